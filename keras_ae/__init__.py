@@ -1,0 +1,14 @@
+"""keras_ae: a Keras 3 model zoo of autoencoders and variational autoencoders."""
+
+from keras_ae import families  # noqa: F401  (registers the families)
+from keras_ae.layers import Sampling
+from keras_ae.losses import kl_divergence
+from keras_ae.losses import reconstruction_loss
+from keras_ae.models import AutoEncoder
+from keras_ae.models import VariationalAutoEncoder
+from keras_ae.registry import build_autoencoder
+from keras_ae.registry import family_options
+from keras_ae.registry import list_autoencoders
+from keras_ae.registry import register_family
+
+__version__ = "0.1.0"

@@ -1,0 +1,118 @@
+"""The recurrent family: an LSTM sequence encoder and an LSTM sequence decoder."""
+
+import math
+import numbers
+
+import keras
+
+from keras_ae.registry import register_family
+
+
+@register_family("lstm")
+def build_lstm(input_shape, latent_dim, units=(64,), bidirectional=False,
+               unroll=True, output_activation="sigmoid"):
+    """Builds an LSTM encoder backbone and decoder for sequences.
+
+    A sequence is `(timesteps, features)`. An image `(height, width,
+    channels)` is read as a sequence of its rows: `height` steps of
+    `width * channels` features (a grayscale digit `(28, 28, 1)` is 28 steps
+    of 28 pixels). The encoder reshapes its inputs to `(timesteps, features)`
+    and the decoder reshapes its outputs back to `input_shape`.
+
+    The encoder is a stack of LSTM layers; its features are the last hidden
+    state of the last layer. The decoder maps the code with a `Dense` layer,
+    repeats it at every step (`RepeatVector`), runs the LSTM stack in reverse
+    order and maps each step to its features with a `Dense` layer.
+
+    `unroll=True` (the default) unrolls the recurrence into one graph op per
+    step. The model then converts to TensorFlow Lite with builtin ops only
+    and a dynamic batch size: a symbolic loop (`unroll=False`) with a dynamic
+    batch becomes a Select TF op (`TensorListReserve`) that the stock
+    interpreter cannot run. Unrolling costs memory and graph size in
+    proportion to `timesteps`: for long sequences (hundreds of steps) that
+    never go to TensorFlow Lite, use `unroll=False`.
+
+    Args:
+        input_shape: tuple of ints, `(timesteps, features)` or an image
+            `(height, width, channels)`.
+        latent_dim: int, size of the code (the decoder's input).
+        units: tuple of ints, units of the encoder's stacked LSTM layers; the
+            decoder uses them in reverse order.
+        bidirectional: bool. `True` wraps every LSTM layer, in the encoder
+            and the decoder, in `Bidirectional` (concatenated directions).
+        unroll: bool, whether the LSTM layers are unrolled (see above).
+        output_activation: activation of the output, `"sigmoid"` for data in
+            [0, 1], `"linear"` for standardized data.
+
+    Returns:
+        `(encoder_backbone, decoder)`.
+
+    Example:
+
+    >>> backbone, decoder = build_lstm((50, 3), latent_dim=8, units=(32,))
+    >>> tuple(backbone.output.shape)
+    (None, 32)
+    """
+    units = _check_positive_ints("units", units)
+    for name, value in (("bidirectional", bidirectional), ("unroll", unroll)):
+        if not isinstance(value, bool):
+            raise ValueError(
+                f"`{name}` must be a bool. Received: {name}={value!r}"
+            )
+    if len(input_shape) not in (2, 3):
+        raise ValueError(
+            "The lstm family takes sequences of shape (timesteps, features) "
+            "or images of shape (height, width, channels), read row by row. "
+            f"Received: input_shape={input_shape}"
+        )
+    timesteps = input_shape[0]
+    features = math.prod(input_shape[1:])
+
+    def lstm(units, return_sequences, name):
+        layer = keras.layers.LSTM(units, return_sequences=return_sequences,
+                                  unroll=unroll, name=name)
+        if bidirectional:
+            layer = keras.layers.Bidirectional(layer, name=f"bidirectional_{name}")
+        return layer
+
+    # === Encoder backbone ===
+    inputs = keras.Input(input_shape, name="inputs")
+    x = inputs
+    if len(input_shape) == 3:
+        x = keras.layers.Reshape((timesteps, features), name="rows")(x)
+    for i, width in enumerate(units):
+        last = i == len(units) - 1
+        x = lstm(width, return_sequences=not last, name=f"encoder_lstm_{i}")(x)
+    backbone = keras.Model(inputs, x, name="lstm_encoder_backbone")
+
+    # === Decoder ===
+    codes = keras.Input((latent_dim,), name="z")
+    x = keras.layers.Dense(units[-1], activation="tanh",
+                           name="decoder_dense")(codes)
+    x = keras.layers.RepeatVector(timesteps, name="repeat")(x)
+    for i, width in enumerate(reversed(units)):
+        x = lstm(width, return_sequences=True, name=f"decoder_lstm_{i}")(x)
+    # Dense acts on the last axis: one shared projection per step.
+    outputs = keras.layers.Dense(features, activation=output_activation,
+                                 name="output")(x)
+    if len(input_shape) == 3:
+        outputs = keras.layers.Reshape(input_shape, name="image")(outputs)
+    decoder = keras.Model(codes, outputs, name="lstm_decoder")
+    return backbone, decoder
+
+
+def _check_positive_ints(name, values):
+    """Returns `values` as a non-empty tuple of positive ints, or raises."""
+    try:
+        checked = tuple(values)
+    except TypeError:
+        checked = ()
+    if not checked or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0
+        for v in checked
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-empty tuple of positive integers. "
+            f"Received: {name}={values!r}"
+        )
+    return tuple(int(v) for v in checked)

@@ -1,0 +1,107 @@
+"""Datasets: the embedded digits, loaders by name (on mock data), pipelines."""
+
+import gzip
+import struct
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from keras_ae import data
+
+
+def test_embedded_digits_are_real_stratified_and_scaled(digits):
+    (x_train, y_train), (x_val, y_val) = digits
+    assert x_train.shape == (4000, 28, 28, 1) and x_val.shape == (1000, 28, 28, 1)
+    assert x_train.dtype == np.float32
+    assert x_train.min() == 0.0 and x_train.max() == 1.0
+    assert np.bincount(y_train).tolist() == [400] * 10
+    assert np.bincount(y_val).tolist() == [100] * 10
+    # Real digits: mostly background, a stroke of a few hundred pixels.
+    assert 0.08 < x_train.mean() < 0.2
+    # No example sits in both splits.
+    train_keys = {x.tobytes() for x in x_train}
+    assert not any(x.tobytes() in train_keys for x in x_val)
+
+
+def test_split_is_reproducible_and_seed_dependent():
+    (a, _), _ = data.load_digits(seed=1)
+    (b, _), _ = data.load_digits(seed=1)
+    (c, _), _ = data.load_digits(seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name, shape", [("mnist", (28, 28, 1)),
+                                         ("fashion_mnist", (28, 28, 1)),
+                                         ("cifar10", (32, 32, 3))])
+def test_standard_datasets_load_through_tfds(name, shape):
+    with tfds.testing.mock_data(num_examples=20):
+        (x_train, y_train), (x_val, y_val) = data.load_dataset(name)
+    assert x_train.shape == (20, *shape) and x_val.shape == (20, *shape)
+    assert x_train.dtype == np.float32
+    assert 0.0 <= x_train.min() and x_train.max() <= 1.0 and x_train.max() > 0.5
+    assert y_train.shape == (20,) and y_train.dtype == np.int64
+
+
+def test_any_tfds_image_dataset_loads_by_name():
+    with tfds.testing.mock_data(num_examples=6):
+        (x_train, _), (x_val, _) = data.load_dataset("emnist")
+    assert x_train.shape[1:] == (28, 28, 1) and len(x_val) == 6
+
+
+def test_unknown_dataset_is_refused_with_the_allowed_names():
+    with pytest.raises(ValueError, match="dataset='imagenette_typo'.*digits, mnist"):
+        data.load_dataset("imagenette_typo")
+
+
+def test_scale_images_adds_the_channel_axis_and_refuses_bad_range():
+    scaled = data.scale_images(np.full((2, 4, 4), 255, np.uint8))
+    assert scaled.shape == (2, 4, 4, 1) and scaled.max() == 1.0
+    with pytest.raises(ValueError, match=r"outside \[0, 1\]"):
+        data.scale_images(np.full((2, 4, 4, 1), 3.0, np.float32))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        data.scale_images(np.full((2, 4, 4, 1), np.nan, np.float32))
+
+
+def _write_idx(path, images, labels):
+    with gzip.open(path / "images.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 2051, len(images), *images.shape[1:]))
+        f.write(images.tobytes())
+    with gzip.open(path / "labels.gz", "wb") as f:
+        f.write(struct.pack(">II", 2049, len(labels)))
+        f.write(labels.tobytes())
+
+
+def test_load_idx_reads_what_the_test_wrote(tmp_path, rng):
+    images = rng.integers(0, 256, size=(5, 6, 7), dtype=np.uint8)
+    labels = np.arange(5, dtype=np.uint8)
+    _write_idx(tmp_path, images, labels)
+    x, y = data.load_idx(tmp_path / "images.gz", tmp_path / "labels.gz")
+    np.testing.assert_allclose(x[..., 0], images / 255.0, rtol=1e-6)
+    np.testing.assert_array_equal(y, labels)
+    with pytest.raises(ValueError, match="magic number 2049"):
+        data.load_idx(tmp_path / "labels.gz", tmp_path / "labels.gz")
+
+
+def test_make_dataset_batches_shuffles_and_corrupts(rng):
+    x = rng.uniform(size=(10, 3)).astype("float32")
+    batches = list(data.make_dataset(x, batch_size=4, shuffle=False))
+    assert [b.shape[0] for b in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(batches), x)
+    shuffled = np.concatenate(list(data.make_dataset(x, batch_size=4, seed=1)))
+    assert not np.array_equal(shuffled, x)
+    np.testing.assert_array_equal(np.sort(shuffled, axis=0), np.sort(x, axis=0))
+    pairs = list(data.make_dataset(x, batch_size=10, shuffle=False,
+                                   corruption=lambda b, training: b + 1.0))
+    np.testing.assert_allclose(pairs[0][0], x + 1.0)
+    np.testing.assert_allclose(pairs[0][1], x)
+
+
+def test_make_dataset_refuses_non_finite_data_and_mismatched_targets():
+    with pytest.raises(ValueError, match="`x` must hold only finite"):
+        data.make_dataset(np.array([[0.0, np.inf]], "float32"))
+    with pytest.raises(ValueError, match="2 inputs and 3 targets"):
+        data.make_dataset(np.zeros((2, 1)), np.zeros((3, 1)))
+    assert isinstance(data.make_dataset(np.zeros((2, 1))), tf.data.Dataset)

@@ -1,0 +1,778 @@
+"""Tests of `keras_ae.export`: SavedModels for TF Serving and TensorFlow Lite.
+
+Every registered family is exported as an AE and as a VAE (briefly trained on
+the embedded digits, so that outputs and quantization ranges are those of a
+real model), then checked through the paths a deployment takes: REST bodies
+parsed as TF Serving does and fed to the loaded signatures, `saved_model_cli`,
+and the LiteRT interpreter in float32 and quantized.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_ae import cli
+from keras_ae import export
+from keras_ae.data import load_digits
+from keras_ae.models import AutoEncoder
+from keras_ae.registry import build_autoencoder
+from keras_ae.registry import list_autoencoders
+
+INPUT_SHAPE = (28, 28, 1)
+LATENT_DIM = 4
+# Small versions of the known families; a new family runs with its defaults.
+FAMILY_OPTIONS = {
+    "dense": {"hidden_units": (64,)},
+    "conv": {"filters": (8, 16)},
+    "lstm": {"units": (16,)},
+    "transformer": {"embed_dim": 16, "num_layers": 1, "num_heads": 2,
+                    "mlp_dim": 32},
+}
+KINDS = {"ae": False, "vae": True}
+CASES = [(family, kind) for family in list_autoencoders() for kind in KINDS]
+CASE_IDS = [f"{family}-{kind}" for family, kind in CASES]
+
+# Parity with Keras (max abs difference over every output value).
+SAVED_MODEL_TOLERANCE = 1e-5
+TFLITE_FLOAT_TOLERANCE = 1e-4
+# Quantized models vs the Keras float model, on validation digits, outputs in
+# [0, 1]: (max abs, mean abs). Measured on these briefly trained models and on
+# models trained 5 epochs with the families' default sizes; the bounds are
+# about twice the worst figure seen (see the module `QUANTIZED_ERRORS_SEEN`).
+QUANTIZED_TOLERANCES = {
+    "dynamic": (0.05, 0.005),
+    "float16": (0.005, 0.0005),
+    "int8": (0.15, 0.02),
+}
+
+
+# --- Fixtures -------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Deployed:
+    model: AutoEncoder
+    saved_model_dir: str
+    loaded: object
+    x: np.ndarray  # validation digits
+    _float_flatbuffers: dict = dataclasses.field(default_factory=dict)
+
+    def float_flatbuffer(self, signature="serving_default"):
+        if signature not in self._float_flatbuffers:
+            self._float_flatbuffers[signature] = export.convert_to_tflite(
+                self.saved_model_dir, signature=signature)
+        return self._float_flatbuffers[signature]
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (x_train, _), (x_val, _) = load_digits()
+    return x_train, x_val
+
+
+@pytest.fixture(scope="module")
+def deployed(digits, tmp_path_factory):
+    """Returns `get(family, kind)`: a trained, exported and loaded model."""
+    x_train, x_val = digits
+    base_dir = tmp_path_factory.mktemp("served")
+    cache = {}
+
+    def get(family, kind):
+        if (family, kind) not in cache:
+            keras.utils.set_random_seed(0)
+            model = build_autoencoder(
+                family, INPUT_SHAPE, LATENT_DIM, variational=KINDS[kind],
+                reconstruction_loss="bce", seed=0,
+                **FAMILY_OPTIONS.get(family, {}))
+            model.compile(optimizer=keras.optimizers.Adam(3e-3))
+            model.fit(x_train[:1024], epochs=2, batch_size=64, verbose=0)
+            path = export.export_saved_model(model, base_dir,
+                                             f"{family}_{kind}")
+            cache[family, kind] = Deployed(model, path,
+                                           tf.saved_model.load(path),
+                                           x_val[:64])
+        return cache[family, kind]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def tiny_ae():
+    keras.utils.set_random_seed(0)
+    return build_autoencoder("dense", (6, 4), 3, hidden_units=(8,))
+
+
+@pytest.fixture(scope="module")
+def tiny_vae():
+    keras.utils.set_random_seed(0)
+    return build_autoencoder("dense", (6, 4), 3, variational=True,
+                             hidden_units=(8,), seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_loaded(tiny_ae, tmp_path_factory):
+    """The loaded SavedModel of `tiny_ae`."""
+    base_dir = tmp_path_factory.mktemp("tiny_served")
+    return tf.saved_model.load(
+        export.export_saved_model(tiny_ae, base_dir, "tiny"))
+
+
+def _max_abs(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.max(np.abs(a.astype("float64") - b)))
+
+
+def _keras_outputs(model, signature, inputs):
+    """The Keras model's outputs for a signature, as `{name: array}`."""
+    if signature == "serving_default":
+        return {"reconstruction": model.reconstruct(inputs)}
+    if signature == "decode":
+        return {"reconstruction": model.decode(inputs)}
+    outputs = model.encoder(inputs, training=False)
+    if model.__class__.__name__ == "VariationalAutoEncoder":
+        return {"z_mean": np.asarray(outputs[0]),
+                "z_log_var": np.asarray(outputs[1])}
+    return {"z": np.asarray(outputs)}
+
+
+def _signature_inputs(case, signature, batch=None):
+    x = case.x if batch is None else case.x[:batch]
+    return case.model.encode(x) if signature == "decode" else x
+
+
+def _tree(path):
+    """Every file under `path` with its bytes, to prove nothing changed."""
+    files = {}
+    for root, _, names in os.walk(path):
+        for name in names:
+            full = os.path.join(root, name)
+            with open(full, "rb") as f:
+                files[os.path.relpath(full, path)] = f.read()
+    return files
+
+
+# --- SavedModel: signatures, REST, saved_model_cli ----------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
+def test_saved_model_rest_requests_match_keras(deployed, family, kind):
+    case = deployed(family, kind)
+    signatures = case.loaded.signatures
+    assert sorted(signatures) == ["decode", "encode", "serving_default"]
+    x = case.x[:5]
+    z = case.model.encode(x)
+    bodies = {
+        # Row format, one plain value per instance (a single input).
+        "serving_default": {"instances": x.tolist()},
+        # Row format with named inputs.
+        "encode": {"signature_name": "encode",
+                   "instances": [{"inputs": row} for row in x.tolist()]},
+        # Columnar format.
+        "decode": {"signature_name": "decode", "inputs": {"z": z.tolist()}},
+    }
+    for signature, body in bodies.items():
+        # Through JSON text, as the request reaches the server.
+        tensors = export.rest_request_to_tensors(json.dumps(body), signatures)
+        assert {n: t.dtype for n, t in tensors.items()} == {
+            ("z" if signature == "decode" else "inputs"): tf.float32}
+        outputs = signatures[signature](**tensors)
+        expected = _keras_outputs(case.model,
+                                  signature, z if signature == "decode" else x)
+        assert sorted(outputs) == sorted(expected)
+        for name, value in outputs.items():
+            assert value.dtype == tf.float32
+            assert _max_abs(value, expected[name]) <= SAVED_MODEL_TOLERANCE
+        response = export.tensors_to_rest_response(outputs)
+        assert len(response["predictions"]) == 5
+        json.dumps(response)
+
+    # The batch dimension is dynamic: one example works too.
+    spec = signatures["serving_default"].structured_input_signature[1]["inputs"]
+    assert spec.shape.as_list() == [None, *INPUT_SHAPE]
+    one = signatures["serving_default"](inputs=tf.constant(x[:1]))
+    assert _max_abs(one["reconstruction"],
+                    case.model.reconstruct(x[:1])) <= SAVED_MODEL_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
+def test_saved_model_refuses_wrong_shapes_naming_expected(deployed, family,
+                                                          kind):
+    signatures = deployed(family, kind).loaded.signatures
+    # Same number of values per example (28 * 28): without a check the dense
+    # family would accept it silently.
+    bad_inputs = [np.zeros((2, 28, 28), "float32"),
+                  np.zeros((2, 27, 28, 1), "float32"),
+                  np.zeros((2, 28, 28, 1, 1), "float32")]
+    for bad in bad_inputs:
+        for signature in ("serving_default", "encode"):
+            with pytest.raises(tf.errors.InvalidArgumentError,
+                               match=r"expected shape \[\?,28,28,1\]"):
+                signatures[signature](inputs=tf.constant(bad))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=rf"expected shape \[\?,{LATENT_DIM}\]"):
+        signatures["decode"](z=tf.zeros((2, LATENT_DIM + 1)))
+
+
+def _saved_model_cli():
+    script = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_saved_model_cli_shows_named_signatures(deployed, kind):
+    family = "dense" if "dense" in list_autoencoders() else CASES[0][0]
+    case = deployed(family, kind)
+    result = subprocess.run(
+        [*_saved_model_cli(), "show", "--all", "--dir", case.saved_model_dir],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    for signature in ("serving_default", "encode", "decode"):
+        assert f"signature_def['{signature}']" in out
+    assert "inputs['inputs']" in out and "inputs['z']" in out
+    assert "outputs['reconstruction']" in out
+    codes = ["z_mean", "z_log_var"] if KINDS[kind] else ["z"]
+    for name in codes:
+        assert f"outputs['{name}']" in out
+    assert "outputs['output_0']" not in out and "args_0" not in out
+    assert "shape: (-1, 28, 28, 1)" in out
+    assert f"shape: (-1, {LATENT_DIM})" in out
+    assert "DT_FLOAT" in out and "DT_DOUBLE" not in out
+
+
+# --- SavedModel: versions and atomic writes ---------------------------------------
+
+
+def test_versions_count_up_and_existing_version_is_refused(tiny_vae,
+                                                           tmp_path):
+    first = export.export_saved_model(tiny_vae, tmp_path, "tiny")
+    second = export.export_saved_model(tiny_vae, tmp_path, "tiny")
+    assert first == os.path.join(tmp_path, "tiny", "1")
+    assert second == os.path.join(tmp_path, "tiny", "2")
+    assert os.path.isfile(os.path.join(second, "saved_model.pb"))
+    before = _tree(tmp_path)
+    with pytest.raises(FileExistsError, match=r"tiny.1"):
+        export.export_saved_model(tiny_vae, tmp_path, "tiny", version=1)
+    assert _tree(tmp_path) == before
+    # An explicit free version; the next default one follows the highest.
+    assert export.export_saved_model(tiny_vae, tmp_path, "tiny",
+                                     version=7).endswith("7")
+    assert export.export_saved_model(tiny_vae, tmp_path, "tiny").endswith("8")
+    assert sorted(os.listdir(tmp_path / "tiny")) == ["1", "2", "7", "8"]
+
+
+def _fail_half_way(monkeypatch):
+    """Makes the SavedModel write fail after writing part of the files."""
+    make_archive = export._make_archive
+
+    def failing_make_archive(model):
+        archive = make_archive(model)
+
+        def write_out(filepath, **kwargs):
+            with open(os.path.join(filepath, "saved_model.pb"), "wb") as f:
+                f.write(b"half")
+            raise RuntimeError("disk full")
+
+        archive.write_out = write_out
+        return archive
+
+    monkeypatch.setattr(export, "_make_archive", failing_make_archive)
+
+
+def test_failed_export_leaves_nothing(tiny_ae, tmp_path, monkeypatch):
+    _fail_half_way(monkeypatch)
+    base_dir = tmp_path / "served"
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.export_saved_model(tiny_ae, base_dir, "tiny")
+    assert not base_dir.exists()
+    # In an existing model directory only the earlier version remains.
+    monkeypatch.undo()
+    export.export_saved_model(tiny_ae, base_dir, "tiny")
+    before = _tree(base_dir)
+    _fail_half_way(monkeypatch)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export.export_saved_model(tiny_ae, base_dir, "tiny")
+    assert sorted(os.listdir(base_dir / "tiny")) == ["1"]
+    assert _tree(base_dir) == before
+
+
+@pytest.mark.parametrize("arguments,match", [
+    ({"name": "a/b"}, "name='a/b'"),
+    ({"name": ".."}, "name='..'"),
+    ({"name": ""}, "name=''"),
+    ({"name": 3}, "name=3"),
+    ({"version": 0}, "version=0"),
+    ({"version": -1}, "version=-1"),
+    ({"version": 1.5}, "version=1.5"),
+    ({"version": True}, "version=True"),
+    ({"version": "2"}, "version='2'"),
+])
+def test_export_refuses_bad_arguments_before_writing(tiny_ae, tmp_path,
+                                                     arguments, match):
+    arguments = {"name": "tiny", **arguments}
+    with pytest.raises(ValueError, match=match):
+        export.export_saved_model(tiny_ae, tmp_path / "served", **arguments)
+    assert not (tmp_path / "served").exists()
+
+
+def test_export_refuses_a_non_autoencoder(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="Received: model of type Sequential"):
+        export.export_saved_model(model, tmp_path, "plain")
+    assert not os.listdir(tmp_path)
+
+
+def test_export_builds_an_unbuilt_model(tiny_ae, tmp_path):
+    model = AutoEncoder(tiny_ae.encoder, tiny_ae.decoder)
+    assert not model.built
+    path = export.export_saved_model(model, tmp_path, "unbuilt")
+    assert model.built
+    x = np.random.default_rng(0).random((2, 6, 4), dtype="float32")
+    loaded = tf.saved_model.load(path)
+    out = loaded.signatures["serving_default"](inputs=tf.constant(x))
+    assert _max_abs(out["reconstruction"], model.reconstruct(x)) <= 1e-6
+
+
+def test_export_explains_how_to_build_a_model_of_unknown_shape(tiny_ae,
+                                                               tmp_path):
+    model = AutoEncoder(tiny_ae.encoder, tiny_ae.decoder)
+    model.input_shape_ = (None, 4)
+    with pytest.raises(ValueError, match=r"model\.build"):
+        export.export_saved_model(model, tmp_path, "unknown")
+    assert not os.listdir(tmp_path)
+
+
+# --- TF Serving config and REST parsing ------------------------------------------
+
+
+def _model_server_config_class():
+    """TF Serving's ModelServerConfig (the fields it uses), built here.
+
+    `tensorflow-serving-api` is not a dependency; the message is defined with
+    the same field names and numbers as TF Serving's model_server_config.proto
+    so that the text format is parsed by protobuf itself.
+    """
+    from google.protobuf import descriptor_pb2
+    from google.protobuf import descriptor_pool
+    from google.protobuf import message_factory
+
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="keras_ae_test_model_server_config.proto",
+        package="keras_ae_test.serving")
+    model_config = fdp.message_type.add(name="ModelConfig")
+    for number, name in ((1, "name"), (2, "base_path"),
+                         (4, "model_platform")):
+        model_config.field.add(name=name, number=number, type=9, label=1)
+    config_list = fdp.message_type.add(name="ModelConfigList")
+    config_list.field.add(name="config", number=1, type=11, label=3,
+                          type_name=".keras_ae_test.serving.ModelConfig")
+    server_config = fdp.message_type.add(name="ModelServerConfig")
+    server_config.field.add(name="model_config_list", number=1, type=11,
+                            label=1,
+                            type_name=".keras_ae_test.serving.ModelConfigList")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(fdp)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("keras_ae_test.serving.ModelServerConfig"))
+
+
+def test_serving_config_lists_exported_models(tiny_ae, tmp_path):
+    from google.protobuf import text_format
+
+    export.export_saved_model(tiny_ae, tmp_path, "beta")
+    export.export_saved_model(tiny_ae, tmp_path, "alpha", version=3)
+    (tmp_path / "empty_model" / "1").mkdir(parents=True)  # no saved_model.pb
+    (tmp_path / "not_versioned" / "latest").mkdir(parents=True)
+    (tmp_path / "notes.txt").write_text("not a model")
+    path = export.write_serving_config(tmp_path)
+    assert path == os.path.join(tmp_path, "models.config")
+    text = open(path).read()
+    config = text_format.Parse(text, _model_server_config_class()())
+    entries = [(c.name, c.base_path, c.model_platform)
+               for c in config.model_config_list.config]
+    assert entries == [("alpha", "/models/alpha", "tensorflow"),
+                       ("beta", "/models/beta", "tensorflow")]
+
+    with pytest.raises(FileExistsError, match="models.config"):
+        export.write_serving_config(tmp_path)
+    assert open(path).read() == text
+    export.export_saved_model(tiny_ae, tmp_path, "gamma")
+    export.write_serving_config(tmp_path, overwrite=True)
+    assert 'base_path: "/models/gamma"' in open(path).read()
+
+
+def test_serving_config_refuses_a_directory_without_models(tmp_path):
+    (tmp_path / "something").mkdir()
+    with pytest.raises(ValueError, match="holds no exported model"):
+        export.write_serving_config(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        export.write_serving_config(tmp_path / "missing")
+    assert sorted(os.listdir(tmp_path)) == ["something"]
+
+
+def test_rest_request_parsing_follows_tf_serving(tiny_vae, tmp_path):
+    loaded = tf.saved_model.load(
+        export.export_saved_model(tiny_vae, tmp_path, "tiny"))
+    x = np.random.default_rng(0).random((3, 6, 4), dtype="float32")
+    row = export.rest_request_to_tensors({"instances": x.tolist()},
+                                         loaded.signatures)
+    named = export.rest_request_to_tensors(
+        {"instances": [{"inputs": e} for e in x.tolist()]},
+        loaded.signatures["serving_default"])
+    columnar = export.rest_request_to_tensors(
+        b'{"signature_name": "encode", "inputs": %s}'
+        % json.dumps(x.tolist()).encode(), loaded.signatures)
+    for tensors in (row, named, columnar):
+        assert list(tensors) == ["inputs"]
+        np.testing.assert_array_equal(tensors["inputs"].numpy(), x)
+    # Integers in JSON become the signature's float32.
+    decoded = export.rest_request_to_tensors(
+        {"signature_name": "decode", "instances": [[0, 1, 2]]},
+        loaded.signatures)
+    assert decoded["z"].dtype == tf.float32
+    out = loaded.signatures["encode"](**columnar)
+    response = export.tensors_to_rest_response(out)
+    assert sorted(response["predictions"][0]) == ["z_log_var", "z_mean"]
+    assert sorted(export.tensors_to_rest_response(
+        out, columnar=True)["outputs"]) == ["z_log_var", "z_mean"]
+
+
+@pytest.mark.parametrize("body,match", [
+    ({"instances": [[0.0] * 4] * 6, "inputs": [[0.0]]}, "exactly one of"),
+    ({}, "exactly one of"),
+    ({"instances": []}, "non-empty list"),
+    ({"instances": [{"x": 1}]}, "Received: x"),
+    ({"instances": [[[0.0] * 4] * 6, [[0.0] * 4] * 5]}, "rectangular"),
+    ({"instances": [[[0.0] * 4] * 5]}, r"shape \(batch_size, 6, 4\)"),
+    ({"signature_name": "nope", "instances": [1]}, "signature_name='nope'"),
+    ({"instance": [1]}, "Unknown key"),
+    ("not json", "must be JSON"),
+    ([1, 2], "JSON object"),
+])
+def test_rest_request_parsing_errors(tiny_loaded, body, match):
+    with pytest.raises(ValueError, match=match):
+        export.rest_request_to_tensors(body, tiny_loaded.signatures)
+
+
+# --- TensorFlow Lite ------------------------------------------------------------------
+
+
+def _assert_builtin_only(ops):
+    assert ops, "no ops listed"
+    assert not [op for op in ops if op.startswith("Flex")], ops
+    assert all(op.isupper() and op != "CUSTOM" for op in ops), ops
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
+def test_tflite_float_matches_keras_with_builtin_ops(deployed, family, kind):
+    case = deployed(family, kind)
+    for signature in export.SIGNATURES:
+        flatbuffer = case.float_flatbuffer(signature)
+        _assert_builtin_only(export.tflite_ops(flatbuffer))
+        runner = export.TFLiteRunner(flatbuffer)
+        assert runner.signature == signature
+        for batch in (1, 9):  # the batch dimension stays dynamic
+            inputs = _signature_inputs(case, signature, batch)
+            outputs = runner(inputs)
+            expected = _keras_outputs(case.model, signature, inputs)
+            assert sorted(outputs) == sorted(expected)
+            for name, value in outputs.items():
+                assert value.dtype == np.float32
+                assert _max_abs(value, expected[name]) <= TFLITE_FLOAT_TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quantization", ["dynamic", "float16", "int8"])
+@pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
+def test_tflite_quantized_runs_within_bounds(deployed, digits, family, kind,
+                                             quantization):
+    case = deployed(family, kind)
+    x_train, _ = digits
+    flatbuffer = export.convert_to_tflite(
+        case.saved_model_dir, quantization=quantization,
+        representative_data=x_train if quantization == "int8" else None)
+    _assert_builtin_only(export.tflite_ops(flatbuffer))
+    # The quantization took place: smaller weights, and int8 activations.
+    assert len(flatbuffer) < len(case.float_flatbuffer())
+    runner = export.TFLiteRunner(flatbuffer)
+    dtypes = {d["dtype"] for d in runner._interpreter.get_tensor_details()}
+    assert (np.int8 in dtypes) == (quantization != "float16")
+    if quantization == "float16":
+        assert np.float16 in dtypes
+    output = runner(case.x)["reconstruction"]
+    error = np.abs(output - case.model.reconstruct(case.x))
+    max_bound, mean_bound = QUANTIZED_TOLERANCES[quantization]
+    assert error.max() <= max_bound, (error.max(), error.mean())
+    assert error.mean() <= mean_bound, (error.max(), error.mean())
+
+
+def test_tflite_from_a_keras_model_writes_once(tiny_vae, tmp_path):
+    output = tmp_path / "models" / "tiny.tflite"
+    assert export.convert_to_tflite(tiny_vae, signature="encode",
+                                    output_path=output) == os.fspath(output)
+    written = output.read_bytes()
+    x = np.random.default_rng(0).random((4, 6, 4), dtype="float32")
+    outputs = export.run_tflite(output, x)
+    z_mean, z_log_var = tiny_vae.encode_distribution(x)
+    assert _max_abs(outputs["z_mean"], z_mean) <= TFLITE_FLOAT_TOLERANCE
+    assert _max_abs(outputs["z_log_var"], z_log_var) <= TFLITE_FLOAT_TOLERANCE
+    with pytest.raises(FileExistsError, match="tiny.tflite"):
+        export.convert_to_tflite(tiny_vae, output_path=output)
+    assert output.read_bytes() == written
+    assert os.listdir(output.parent) == ["tiny.tflite"]  # no temp file left
+
+
+def _sampling_saved_model(model, directory):
+    """A SavedModel whose serving function samples z (training=True)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default",
+        lambda inputs: {"reconstruction": model(inputs, training=True)},
+        input_signature=[tf.TensorSpec((None, *model.input_shape_),
+                                       tf.float32, name="inputs")])
+    archive.write_out(directory, verbose=False)
+    return directory
+
+
+def test_tflite_refuses_flex_ops_naming_them(tiny_vae, tmp_path):
+    saved_model = _sampling_saved_model(tiny_vae, str(tmp_path / "sampling"))
+    output = tmp_path / "sampling.tflite"
+    with pytest.raises(export.UnsupportedOpsError,
+                       match="FlexStatelessRandomNormalV2") as info:
+        export.convert_to_tflite(saved_model, output_path=output)
+    assert "FlexStatelessRandomNormalV2" in info.value.ops
+    assert all(op.startswith("Flex") for op in info.value.ops)
+    assert not output.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif("lstm" not in list_autoencoders(),
+                    reason="needs the lstm family")
+def test_tflite_refuses_a_rolled_lstm_with_dynamic_batch(tmp_path):
+    model = build_autoencoder("lstm", (5, 3), 2, units=(4,), unroll=False)
+    with pytest.raises(export.UnsupportedOpsError, match="Flex"):
+        export.convert_to_tflite(model, output_path=tmp_path / "lstm.tflite")
+    assert not os.listdir(tmp_path)
+
+
+def test_tflite_checks_the_op_list_after_conversion(tiny_ae, tmp_path,
+                                                    monkeypatch):
+    monkeypatch.setattr(export, "tflite_ops",
+                        lambda flatbuffer: ["FULLY_CONNECTED", "FlexErf",
+                                            "MyCustomOp"])
+    with pytest.raises(export.UnsupportedOpsError,
+                       match="FlexErf, MyCustomOp"):
+        export.convert_to_tflite(tiny_ae, output_path=tmp_path / "m.tflite")
+    assert not os.listdir(tmp_path)
+
+
+def test_tflite_ops_lists_builtin_names(tiny_ae):
+    # ReLU is fused into FULLY_CONNECTED; the batch size is read at run time.
+    assert export.tflite_ops(export.convert_to_tflite(tiny_ae)) == [
+        "FULLY_CONNECTED", "LOGISTIC", "PACK", "RESHAPE", "SHAPE",
+        "STRIDED_SLICE"]
+    with pytest.raises(ValueError, match="not a TensorFlow Lite model"):
+        export.tflite_ops(b"garbage" * 4)
+
+
+@pytest.mark.parametrize("arguments,error,match", [
+    ({"quantization": "int4"}, ValueError,
+     r"quantization='int4'; allowed: None, 'dynamic', 'float16', 'int8'"),
+    ({"quantization": "int8"}, ValueError, "representative_data=None"),
+    ({"quantization": "int8", "representative_data": np.zeros((10, 5, 4))},
+     ValueError, r"shape \(num_examples, 6, 4\)"),
+    ({"quantization": "dynamic", "representative_data": np.zeros((10, 6, 4))},
+     ValueError, "only with quantization='int8'"),
+    ({"signature": "sample"}, ValueError, "signature='sample'"),
+])
+def test_tflite_refuses_bad_arguments(tiny_ae, tmp_path, arguments, error,
+                                      match):
+    with pytest.raises(error, match=match):
+        export.convert_to_tflite(tiny_ae, output_path=tmp_path / "m.tflite",
+                                 **arguments)
+    assert not os.listdir(tmp_path)
+
+
+def test_tflite_refuses_a_missing_model_file(tmp_path):
+    missing = tmp_path / "missing.keras"
+    with pytest.raises(FileNotFoundError, match="missing.keras"):
+        export.convert_to_tflite(missing)
+    with pytest.raises(ValueError, match="without saved_model.pb"):
+        export.convert_to_tflite(tmp_path)
+
+
+def test_runner_quantizes_int8_inputs_and_outputs(tiny_ae, tmp_path):
+    saved_model = export.export_saved_model(tiny_ae, tmp_path, "tiny")
+    rng = np.random.default_rng(0)
+    data = rng.random((100, 6, 4), dtype="float32")
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        saved_model, signature_keys=["serving_default"])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        {"inputs": data[i:i + 1]} for i in range(len(data)))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    runner = export.TFLiteRunner(converter.convert())
+    assert runner.input_details["inputs"]["dtype"] == np.int8
+    assert runner.output_details["reconstruction"]["dtype"] == np.int8
+    x = rng.random((5, 6, 4), dtype="float32")
+    output = runner(x)["reconstruction"]
+    assert output.dtype == np.float32
+    # Sigmoid outputs: int8 steps of 1/256, plus the error of int8 weights.
+    assert _max_abs(output, tiny_ae.reconstruct(x)) <= 0.05
+
+
+def test_runner_refuses_wrong_shapes(tiny_ae):
+    runner = export.TFLiteRunner(export.convert_to_tflite(tiny_ae))
+    with pytest.raises(ValueError, match=r"shape \(batch_size, 6, 4\)"):
+        runner(np.zeros((2, 5, 4)))
+    with pytest.raises(ValueError, match="Received: x"):
+        runner({"x": np.zeros((2, 6, 4))})
+
+
+def test_runner_without_xnnpack_gives_the_same_outputs(tiny_ae):
+    flatbuffer = export.convert_to_tflite(tiny_ae)
+    x = np.random.default_rng(0).random((3, 6, 4), dtype="float32")
+    default = export.TFLiteRunner(flatbuffer)
+    plain = export.TFLiteRunner(flatbuffer, use_xnnpack=False)
+    assert plain.delegate == "none"
+    assert _max_abs(default(x)["reconstruction"],
+                    plain(x)["reconstruction"]) <= 1e-6
+
+
+# --- Command line ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_keras_models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("keras_models")
+    keras.utils.set_random_seed(0)
+    digits_model = build_autoencoder("dense", INPUT_SHAPE, 2,
+                                     variational=True, hidden_units=(16,))
+    digits_model.save(directory / "digits_vae.keras")
+    build_autoencoder("dense", (6, 4), 3, hidden_units=(8,)).save(
+        directory / "tiny.keras")
+    return directory
+
+
+def test_cli_export_writes_versions_and_config(saved_keras_models, tmp_path,
+                                               capsys):
+    model = os.fspath(saved_keras_models / "digits_vae.keras")
+    base_dir = os.fspath(tmp_path / "served")
+    assert cli.main(["export", model, "--base-dir", base_dir]) == 0
+    assert cli.main(["export", model, "--base-dir", base_dir]) == 0
+    out = capsys.readouterr().out
+    assert os.path.join(base_dir, "digits_vae", "2") in out
+    assert sorted(os.listdir(os.path.join(base_dir, "digits_vae"))) == ["1",
+                                                                        "2"]
+    config = open(os.path.join(base_dir, "models.config")).read()
+    assert 'base_path: "/models/digits_vae"' in config
+    loaded = tf.saved_model.load(os.path.join(base_dir, "digits_vae", "1"))
+    assert sorted(loaded.signatures["encode"].structured_outputs) == [
+        "z_log_var", "z_mean"]
+
+
+def test_cli_export_keeps_a_hand_written_config(saved_keras_models, tmp_path,
+                                                capsys):
+    (tmp_path / "models.config").write_text("model_config_list {}\n")
+    model = os.fspath(saved_keras_models / "tiny.keras")
+    assert cli.main(["export", model, "--base-dir", os.fspath(tmp_path),
+                     "--name", "custom", "--version", "4"]) == 0
+    assert (tmp_path / "custom" / "4" / "saved_model.pb").exists()
+    assert (tmp_path / "models.config").read_text() == "model_config_list {}\n"
+    assert "left unchanged" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arguments,match", [
+    (["missing.keras"], "missing.keras"),
+    (["tiny.keras", "--version", "0"], "version=0"),
+    (["tiny.keras", "--name", "../up"], "name='../up'"),
+    (["tiny.keras", "--version", "1"], "already exists"),
+])
+def test_cli_export_bad_input_exits_2_writing_nothing(saved_keras_models,
+                                                      tmp_path, capsys,
+                                                      arguments, match):
+    base_dir = tmp_path / "served"
+    model = os.fspath(saved_keras_models / "tiny.keras")
+    if "already exists" == match:
+        export.export_saved_model(export.load_keras_model(model), base_dir,
+                                  "tiny", version=1)
+    before = _tree(tmp_path)
+    arguments = [os.fspath(saved_keras_models / arguments[0]), *arguments[1:]]
+    assert cli.main(["export", *arguments, "--base-dir",
+                     os.fspath(base_dir)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("keras_ae export: error:") and match in error
+    assert len(error.strip().splitlines()) == 1
+    assert _tree(tmp_path) == before
+
+
+def test_cli_convert_writes_float_and_int8(saved_keras_models, tmp_path,
+                                           capsys):
+    model = tmp_path / "digits_vae.keras"
+    model.write_bytes((saved_keras_models / "digits_vae.keras").read_bytes())
+    assert cli.main(["convert", os.fspath(model)]) == 0
+    assert cli.main(["convert", os.fspath(model), "--quantization",
+                     "int8"]) == 0
+    out = capsys.readouterr().out
+    float_path = tmp_path / "digits_vae.tflite"
+    int8_path = tmp_path / "digits_vae_int8.tflite"
+    assert os.fspath(float_path) in out and os.fspath(int8_path) in out
+    x = load_digits()[1][0][:4]
+    reference = export.load_keras_model(model).reconstruct(x)
+    for path, tolerance in ((float_path, 1e-4), (int8_path, 0.15)):
+        _assert_builtin_only(export.tflite_ops(path))
+        assert _max_abs(export.run_tflite(path, x)["reconstruction"],
+                        reference) <= tolerance
+    # From a SavedModel version directory: next to it, named after it.
+    saved_model = export.export_saved_model(
+        export.load_keras_model(model), tmp_path / "served", "vae")
+    assert cli.main(["convert", saved_model, "--signature", "decode",
+                     "--quantization", "float16"]) == 0
+    assert (tmp_path / "served" / "vae" / "vae_v1_float16.tflite").exists()
+
+
+@pytest.mark.parametrize("arguments,match", [
+    (["missing.keras"], "missing.keras"),
+    (["tiny.keras", "--quantization", "int8"], "embedded digits"),
+    (["tiny.keras", "--output", "taken.tflite"], "already exists"),
+])
+def test_cli_convert_bad_input_exits_2_writing_nothing(saved_keras_models,
+                                                       tmp_path, capsys,
+                                                       arguments, match):
+    model = tmp_path / "tiny.keras"
+    model.write_bytes((saved_keras_models / "tiny.keras").read_bytes())
+    (tmp_path / "taken.tflite").write_bytes(b"keep me")
+    before = _tree(tmp_path)
+    arguments = [os.fspath(tmp_path / arguments[0]), *arguments[1:]]
+    if "--output" in arguments:
+        i = arguments.index("--output") + 1
+        arguments[i] = os.fspath(tmp_path / arguments[i])
+    assert cli.main(["convert", *arguments]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("keras_ae convert: error:") and match in error
+    assert _tree(tmp_path) == before
+
+
+def test_cli_convert_rejects_unknown_quantization(saved_keras_models, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["convert", os.fspath(saved_keras_models / "tiny.keras"),
+                  "--quantization", "int4"])
+    assert info.value.code == 2
+    assert "invalid choice: 'int4'" in capsys.readouterr().err

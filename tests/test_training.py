@@ -1,0 +1,214 @@
+"""The main job: artefacts, refusals before writing, resume, distribution."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+
+from keras_ae import cli
+from keras_ae import training
+
+TINY = ["--family", "dense", "--option", "hidden_units=[32]", "--epochs", "2",
+        "--batch-size", "256"]
+
+
+def _snapshot(directory):
+    """{relative path: (size, mtime)} of every file under `directory`."""
+    found = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            stat = os.stat(path)
+            found[os.path.relpath(path, directory)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("runs")
+    code = cli.main(["train", *TINY, "--output-dir", str(output_dir),
+                     "--run-name", "run"])
+    assert code == 0
+    return output_dir
+
+
+@pytest.mark.slow
+def test_main_job_writes_every_artefact(finished_run):
+    run_dir = finished_run / "run"
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history["epoch"] == [0, 1]
+    for name in ("loss", "reconstruction_loss", "kl_loss", "val_loss",
+                 "val_reconstruction_loss", "val_kl_loss"):
+        assert len(history[name]) == 2 and all(np.isfinite(history[name]))
+    for figure in ("reconstructions", "samples", "latent_space", "manifold",
+                   "history"):
+        image = matplotlib.image.imread(run_dir / f"{figure}.png")
+        assert image.ndim == 3 and image.shape[0] > 100 and image.std() > 0.01
+    assert any(name.startswith("events") for name in
+               os.listdir(run_dir / "logs" / "train"))
+    config = json.loads((run_dir / "run_config.json").read_text())
+    assert config["family"] == "dense" and config["latent_dim"] == 2
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert model.latent_dim == 2 and model.beta == 1.0
+    assert not (run_dir / "backup").exists()  # deleted once training ended
+
+
+@pytest.mark.slow
+def test_an_existing_run_is_never_overwritten(finished_run, capsys):
+    before = _snapshot(finished_run)
+    code = cli.main(["train", *TINY, "--output-dir", str(finished_run),
+                     "--run-name", "run"])
+    assert code == 2
+    assert "already exists" in capsys.readouterr().err
+    assert _snapshot(finished_run) == before
+    code = cli.main(["train", *TINY, "--output-dir", str(finished_run),
+                     "--run-name", "run", "--resume"])
+    assert code == 2
+    assert "has finished" in capsys.readouterr().err
+    assert _snapshot(finished_run) == before
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--latent-dim", "0"], "latent_dim=0"),
+        (["--epochs", "-1"], "epochs=-1"),
+        (["--batch-size", "0"], "batch_size=0"),
+        (["--beta", "-0.5"], "beta=-0.5"),
+        (["--family", "resnet"], "invalid choice: 'resnet'"),
+        (["--loss", "mae"], "invalid choice: 'mae'"),
+        (["--dataset", "no_such_dataset"], "dataset='no_such_dataset'"),
+        (["--family", "dense", "--option", "hidden_units=[0]"], "hidden_units=0"),
+        (["--option", "no_such_option=1"], "no_such_option"),
+        (["--resume"], "run_name=None"),
+        (["--run-name", "../escape"], "run_name='../escape'"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(
+        tmp_path, capsys, arguments, message):
+    output_dir = tmp_path / "runs"
+    with pytest.raises(SystemExit) if "invalid choice" in message else _no_raise():
+        code = cli.main(["train", "--output-dir", str(output_dir), *arguments])
+        assert code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not output_dir.exists()
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_data_with_nan_is_refused_before_writing(tmp_path, monkeypatch):
+    bad = np.zeros((10, 4, 4, 1), "float32")
+    bad[3, 1, 1, 0] = np.nan
+    labels = np.zeros(10, "int64")
+    monkeypatch.setattr(training, "load_dataset",
+                        lambda name, seed: ((bad, labels), (bad, labels)))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        training.train(family="dense", epochs=1, output_dir=str(tmp_path / "r"))
+    assert not (tmp_path / "r").exists()
+
+
+def test_read_history_keeps_the_last_row_of_a_redone_epoch(tmp_path):
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss\n0,3.0\n1,2.0\n1,1.5\n2,1.0\n")
+    assert training.read_history(path) == {"epoch": [0, 1, 2],
+                                           "loss": [3.0, 1.5, 1.0]}
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_completed_epoch(tmp_path):
+    command = [sys.executable, "-m", "keras_ae", "train", "--family", "dense",
+               "--option", "hidden_units=[64]", "--epochs", "12",
+               "--batch-size", "64", "--output-dir", str(tmp_path),
+               "--run-name", "run", "--no-export"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    history_csv = tmp_path / "run" / "history.csv"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if history_csv.exists() and len(history_csv.read_text().splitlines()) >= 4:
+            break  # header + 3 completed epochs
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    completed = len(history_csv.read_text().splitlines()) - 1
+    assert 3 <= completed < 12, "the run must be killed mid-way"
+    assert not (tmp_path / "run" / "model.keras").exists()
+    rows_before = history_csv.read_text().splitlines()[1:completed + 1]
+
+    resumed = subprocess.run(command + ["--resume"],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    epochs_run = [line for line in resumed.stdout.splitlines()
+                  if line.startswith("Epoch ")]
+    # Keras' progress output: only the epochs after the backup were run again.
+    assert epochs_run, resumed.stdout[-2000:]
+    first = int(epochs_run[0].split()[1].split("/")[0])
+    assert first in (completed, completed + 1)
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert history["epoch"] == list(range(12))
+    # The completed epochs' rows are kept as they were written.
+    assert history_csv.read_text().splitlines()[1:completed + 1] == rows_before
+    # Training went on from where it stopped instead of starting over.
+    assert history["loss"][-1] < history["loss"][0]
+    assert (tmp_path / "run" / "model.keras").exists()
+
+
+_DISTRIBUTED = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import keras_ae
+
+x = np.random.default_rng(0).uniform(size=(64, 12)).astype("float32")
+weights = np.random.default_rng(1).uniform(0.5, 1.5, size=64).astype("float32")
+
+def run(strategy):
+    with strategy.scope():
+        keras.utils.set_random_seed(0)
+        model = keras_ae.build_autoencoder("dense", (12,), 3, hidden_units=(16,))
+        model.compile(optimizer=keras.optimizers.SGD(0.05))
+    data = tf.data.Dataset.from_tensor_slices((x, x, weights)).batch(32)
+    history = model.fit(data, epochs=3, verbose=0, shuffle=False).history
+    return history["loss"], [w.numpy().tolist() for w in model.weights]
+
+single = run(tf.distribute.get_strategy())
+mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+mirrored = run(mirrored_strategy)
+print(json.dumps({"replicas": mirrored_strategy.num_replicas_in_sync,
+                  "single": single, "mirrored": mirrored}))
+"""
+
+
+@pytest.mark.slow
+def test_mirrored_training_on_two_devices_matches_one_device():
+    result = subprocess.run(
+        [sys.executable, "-c", _DISTRIBUTED], capture_output=True, text=True,
+        timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    single_loss, single_weights = report["single"]
+    mirrored_loss, mirrored_weights = report["mirrored"]
+    np.testing.assert_allclose(mirrored_loss, single_loss, rtol=1e-4)
+    for a, b in zip(single_weights, mirrored_weights):
+        np.testing.assert_allclose(np.array(b), np.array(a), atol=1e-5)
