@@ -5,11 +5,9 @@ A trained autoencoder leaves Keras in two forms:
 - `export_saved_model` writes a SavedModel in TF Serving's versioned layout,
   `<base_dir>/<name>/<version>/`, with three named signatures:
 
-  | signature         | input                          | outputs                                |
-  | ----------------- | ------------------------------ | -------------------------------------- |
-  | `serving_default` | `inputs` (batch, *input_shape) | `reconstruction` (batch, *input_shape) |
-  | `encode`          | `inputs` (batch, *input_shape) | `z` (AE) or `z_mean`, `z_log_var` (VAE) |
-  | `decode`          | `z` (batch, latent_dim)        | `reconstruction` (batch, *input_shape) |
+      serving_default  inputs (batch, *input_shape) -> reconstruction
+      encode           inputs -> z (AE), or z_mean and z_log_var (VAE)
+      decode           z (batch, latent_dim) -> reconstruction
 
   Every tensor is float32 and the batch dimension is dynamic. The signatures
   are deterministic: a VAE reconstructs from `z_mean`. A tensor of the wrong
@@ -549,7 +547,8 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
         model: `AutoEncoder` or `VariationalAutoEncoder`, a SavedModel
             directory (such as `export_saved_model`'s), or a `.keras` file.
         signature: str, the signature to convert: `"serving_default"`,
-            `"encode"` or `"decode"`.
+            `"encode"` or `"decode"` (or any signature of a SavedModel
+            directory).
         quantization: `None`, `"dynamic"`, `"float16"` or `"int8"`.
         representative_data: array of example inputs of the signature,
             shape `(num_examples, *input_shape)`; required for `"int8"`,
@@ -574,11 +573,6 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
         raise ValueError(
             f"Unknown `quantization`. Received: quantization={quantization!r}; "
             f"allowed: {', '.join(repr(q) for q in QUANTIZATIONS)}."
-        )
-    if signature not in SIGNATURES:
-        raise ValueError(
-            f"Unknown `signature`. Received: signature={signature!r}; "
-            f"allowed: {', '.join(repr(s) for s in SIGNATURES)}."
         )
     if output_path is not None:
         output_path = _check_path("output_path", output_path)
@@ -605,6 +599,11 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
             )
         inputs = specs[signature]
     else:
+        if signature not in SIGNATURES:
+            raise ValueError(
+                f"Unknown `signature`. Received: signature={signature!r}; "
+                f"allowed: {', '.join(repr(s) for s in SIGNATURES)}."
+            )
         spec = saved_model_input_specs(source)[signature]
         inputs = {spec.name: tuple(spec.shape.as_list())}
     calibration = None

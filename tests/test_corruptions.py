@@ -79,7 +79,8 @@ def test_a_sequential_tf_data_map_is_deterministic(name):
             lambda batch: layer(batch, training=True))
         return [np.concatenate([b.numpy() for b in dataset]) for _ in range(2)]
 
-    first, again = corrupted_epochs(LAYERS[name](1)), corrupted_epochs(LAYERS[name](1))
+    first = corrupted_epochs(LAYERS[name](1))
+    again = corrupted_epochs(LAYERS[name](1))
     np.testing.assert_array_equal(first[0], again[0])
     np.testing.assert_array_equal(first[1], again[1])
     assert not np.array_equal(first[0], first[1])  # a new draw each epoch
@@ -97,7 +98,7 @@ def test_make_dataset_yields_corrupted_inputs_and_clean_targets(name):
     assert inputs.shape == x.shape and not np.array_equal(inputs, x)
 
 
-# --- GaussianNoise --------------------------------------------------------------
+# --- GaussianNoise -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("noise_factor", [0.1, 0.5])
@@ -122,7 +123,7 @@ def test_zero_noise_changes_nothing():
     np.testing.assert_array_equal(run(GaussianNoise(0.0, seed=0), x)[0], x)
 
 
-# --- SaltAndPepper ----------------------------------------------------------------
+# --- SaltAndPepper -----------------------------------------------------------
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.3])
@@ -141,7 +142,7 @@ def test_salt_and_pepper_hits_all_channels_of_a_pixel_alike():
     assert np.mean(out != 0.5) == pytest.approx(0.5, abs=0.05)
 
 
-# --- Occlusion -----------------------------------------------------------------------
+# --- Occlusion ---------------------------------------------------------------
 
 
 def test_one_occluder_zeroes_exactly_one_rectangle_per_image():
@@ -186,7 +187,7 @@ def test_an_occluder_larger_than_the_image_is_refused():
         Occlusion((12, 3))(images(2, shape=(10, 10, 1)), training=True)
 
 
-# --- TokenMasking ----------------------------------------------------------------------
+# --- TokenMasking ------------------------------------------------------------
 
 
 def test_token_masking_zeroes_whole_patches_at_the_requested_rate():
@@ -212,7 +213,7 @@ def test_token_masking_refuses_a_patch_that_does_not_divide_the_image():
         TokenMasking(0.5, patch_size=5)(images(2), training=True)
 
 
-# --- Arguments ---------------------------------------------------------------------------
+# --- Arguments ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("build, message", [

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -32,8 +33,10 @@ FAMILY_OPTIONS = {
     "dense": {"hidden_units": (64,)},
     "conv": {"filters": (8, 16)},
     "lstm": {"units": (16,)},
-    "transformer": {"embed_dim": 16, "num_layers": 1, "num_heads": 2,
-                    "mlp_dim": 32},
+    # Weights of 1,024 values or more, so that dynamic range quantization
+    # (which skips smaller tensors) has something to quantize.
+    "transformer": {"embed_dim": 32, "num_layers": 1, "num_heads": 2,
+                    "mlp_dim": 64},
 }
 KINDS = {"ae": False, "vae": True}
 CASES = [(family, kind) for family in list_autoencoders() for kind in KINDS]
@@ -42,18 +45,23 @@ CASE_IDS = [f"{family}-{kind}" for family, kind in CASES]
 # Parity with Keras (max abs difference over every output value).
 SAVED_MODEL_TOLERANCE = 1e-5
 TFLITE_FLOAT_TOLERANCE = 1e-4
-# Quantized models vs the Keras float model, on validation digits, outputs in
-# [0, 1]: (max abs, mean abs). Measured on these briefly trained models and on
-# models trained 5 epochs with the families' default sizes; the bounds are
-# about twice the worst figure seen (see the module `QUANTIZED_ERRORS_SEEN`).
+# Quantized models vs the Keras float model, outputs in [0, 1]: bounds on
+# (max abs, mean abs) difference. Worst figures measured on the 1,000
+# validation digits with the families' default sizes trained 5 epochs on the
+# 4,000 training digits (latent_dim 16), AE and VAE, serving_default and
+# decode: dynamic 0.042 / 0.0012, float16 0.0011 / 0.00004, int8 0.134 /
+# 0.0035 (the int8 maximum is a single pixel on the sigmoid's steep part; the
+# mean is the figure that tells a working model). The bounds are about twice
+# those, so that a broken conversion (a wrong scale, a skipped dequantize:
+# errors of 0.1-0.5 on average) fails while a different seed passes.
 QUANTIZED_TOLERANCES = {
-    "dynamic": (0.05, 0.005),
-    "float16": (0.005, 0.0005),
-    "int8": (0.15, 0.02),
+    "dynamic": (0.1, 0.003),
+    "float16": (0.003, 0.0002),
+    "int8": (0.25, 0.008),
 }
 
 
-# --- Fixtures -------------------------------------------------------------------
+# --- Fixtures ----------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -106,7 +114,8 @@ def deployed(digits, tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_ae():
     keras.utils.set_random_seed(0)
-    return build_autoencoder("dense", (6, 4), 3, hidden_units=(8,))
+    return build_autoencoder("dense", (6, 4), 3, hidden_units=(8,),
+                             activation="relu", output_activation="sigmoid")
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +168,7 @@ def _tree(path):
     return files
 
 
-# --- SavedModel: signatures, REST, saved_model_cli ----------------------------------
+# --- SavedModel: signatures, REST, saved_model_cli ---------------------------
 
 
 @pytest.mark.slow
@@ -253,7 +262,7 @@ def test_saved_model_cli_shows_named_signatures(deployed, kind):
     assert "DT_FLOAT" in out and "DT_DOUBLE" not in out
 
 
-# --- SavedModel: versions and atomic writes ---------------------------------------
+# --- SavedModel: versions and atomic writes ----------------------------------
 
 
 def test_versions_count_up_and_existing_version_is_refused(tiny_vae,
@@ -355,7 +364,7 @@ def test_export_explains_how_to_build_a_model_of_unknown_shape(tiny_ae,
     assert not os.listdir(tmp_path)
 
 
-# --- TF Serving config and REST parsing ------------------------------------------
+# --- TF Serving config and REST parsing --------------------------------------
 
 
 def _model_server_config_class():
@@ -467,7 +476,7 @@ def test_rest_request_parsing_errors(tiny_loaded, body, match):
         export.rest_request_to_tensors(body, tiny_loaded.signatures)
 
 
-# --- TensorFlow Lite ------------------------------------------------------------------
+# --- TensorFlow Lite ---------------------------------------------------------
 
 
 def _assert_builtin_only(ops):
@@ -502,18 +511,29 @@ def test_tflite_quantized_runs_within_bounds(deployed, digits, family, kind,
                                              quantization):
     case = deployed(family, kind)
     x_train, _ = digits
-    flatbuffer = export.convert_to_tflite(
-        case.saved_model_dir, quantization=quantization,
-        representative_data=x_train if quantization == "int8" else None)
-    _assert_builtin_only(export.tflite_ops(flatbuffer))
-    # The quantization took place: smaller weights, and int8 activations.
-    assert len(flatbuffer) < len(case.float_flatbuffer())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flatbuffer = export.convert_to_tflite(
+            case.saved_model_dir, quantization=quantization,
+            representative_data=x_train if quantization == "int8" else None)
+    ops = export.tflite_ops(flatbuffer)
+    _assert_builtin_only(ops)
+    # The quantization took place.
     runner = export.TFLiteRunner(flatbuffer)
     dtypes = {d["dtype"] for d in runner._interpreter.get_tensor_details()}
-    assert (np.int8 in dtypes) == (quantization != "float16")
-    if quantization == "float16":
-        assert np.float16 in dtypes
+    if quantization == "int8":
+        # int8 activations, entered and left through QUANTIZE/DEQUANTIZE.
+        # (Not always smaller: an unrolled LSTM's hundreds of intermediate
+        # tensors each carry quantization parameters.)
+        assert np.int8 in dtypes and "QUANTIZE" in ops
+    else:
+        assert (np.int8 if quantization == "dynamic" else np.float16) in dtypes
+        assert len(flatbuffer) < len(case.float_flatbuffer())
     output = runner(case.x)["reconstruction"]
+    # A model that XNNPACK cannot prepare (seen: int8 LSTM) runs with the
+    # builtin kernels, and the conversion said so.
+    warned = any("XNNPACK" in str(w.message) for w in caught)
+    assert warned == (runner.delegate == "none")
     error = np.abs(output - case.model.reconstruct(case.x))
     max_bound, mean_bound = QUANTIZED_TOLERANCES[quantization]
     assert error.max() <= max_bound, (error.max(), error.mean())
@@ -616,6 +636,7 @@ def test_tflite_refuses_a_missing_model_file(tmp_path):
         export.convert_to_tflite(tmp_path)
 
 
+@pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
 def test_runner_quantizes_int8_inputs_and_outputs(tiny_ae, tmp_path):
     saved_model = export.export_saved_model(tiny_ae, tmp_path, "tiny")
     rng = np.random.default_rng(0)
@@ -656,7 +677,7 @@ def test_runner_without_xnnpack_gives_the_same_outputs(tiny_ae):
                     plain(x)["reconstruction"]) <= 1e-6
 
 
-# --- Command line ---------------------------------------------------------------------
+# --- Command line ------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -736,7 +757,8 @@ def test_cli_convert_writes_float_and_int8(saved_keras_models, tmp_path,
     assert os.fspath(float_path) in out and os.fspath(int8_path) in out
     x = load_digits()[1][0][:4]
     reference = export.load_keras_model(model).reconstruct(x)
-    for path, tolerance in ((float_path, 1e-4), (int8_path, 0.15)):
+    int8_tolerance = QUANTIZED_TOLERANCES["int8"][0]
+    for path, tolerance in ((float_path, 1e-4), (int8_path, int8_tolerance)):
         _assert_builtin_only(export.tflite_ops(path))
         assert _max_abs(export.run_tflite(path, x)["reconstruction"],
                         reference) <= tolerance

@@ -5,12 +5,14 @@ import numbers
 
 import keras
 
+from keras_ae.families.transformer import PositionalEmbedding
 from keras_ae.registry import register_family
 
 
 @register_family("lstm")
-def build_lstm(input_shape, latent_dim, units=(64,), bidirectional=False,
-               unroll=True, output_activation="sigmoid"):
+def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
+               step_embedding=True, unroll=True,
+               output_activation="sigmoid"):
     """Builds an LSTM encoder backbone and decoder for sequences.
 
     A sequence is `(timesteps, features)`. An image `(height, width,
@@ -21,16 +23,19 @@ def build_lstm(input_shape, latent_dim, units=(64,), bidirectional=False,
 
     The encoder is a stack of LSTM layers; its features are the last hidden
     state of the last layer. The decoder maps the code with a `Dense` layer,
-    repeats it at every step (`RepeatVector`), runs the LSTM stack in reverse
-    order and maps each step to its features with a `Dense` layer.
+    repeats it at every step (`RepeatVector`), adds a learned embedding of
+    each step (`step_embedding=True`), runs the LSTM stack in reverse order
+    and maps each step to its features with a `Dense` layer.
 
-    `unroll=True` (the default) unrolls the recurrence into one graph op per
-    step. The model then converts to TensorFlow Lite with builtin ops only
-    and a dynamic batch size: a symbolic loop (`unroll=False`) with a dynamic
-    batch becomes a Select TF op (`TensorListReserve`) that the stock
-    interpreter cannot run. Unrolling costs memory and graph size in
-    proportion to `timesteps`: for long sequences (hundreds of steps) that
-    never go to TensorFlow Lite, use `unroll=False`.
+    `unroll=True` (the default) writes the recurrence out step by step
+    instead of as a symbolic loop. The model then converts to TensorFlow Lite
+    with builtin ops only and keeps a dynamic batch size: the loop of
+    `unroll=False` needs, with a dynamic batch, the Select TF op
+    `TensorListReserve`, which the LiteRT interpreter of the pip wheel
+    cannot run (the converter refuses it when only builtin ops are allowed).
+    Unrolling makes the graph, its tracing time and the `.tflite` file grow
+    with `timesteps`: for long sequences (hundreds of steps) that never go to
+    TensorFlow Lite, use `unroll=False`.
 
     Args:
         input_shape: tuple of ints, `(timesteps, features)` or an image
@@ -40,6 +45,11 @@ def build_lstm(input_shape, latent_dim, units=(64,), bidirectional=False,
             decoder uses them in reverse order.
         bidirectional: bool. `True` wraps every LSTM layer, in the encoder
             and the decoder, in `Bidirectional` (concatenated directions).
+        step_embedding: bool. `True` adds a learned vector per time step to
+            the decoder's repeated inputs, so that the decoder knows which
+            step it writes from the start instead of counting steps in its
+            state. On digits it lowers the validation BCE after three epochs
+            from about 231 to 202 nats.
         unroll: bool, whether the LSTM layers are unrolled (see above).
         output_activation: activation of the output, `"sigmoid"` for data in
             [0, 1], `"linear"` for standardized data.
@@ -54,7 +64,8 @@ def build_lstm(input_shape, latent_dim, units=(64,), bidirectional=False,
     (None, 32)
     """
     units = _check_positive_ints("units", units)
-    for name, value in (("bidirectional", bidirectional), ("unroll", unroll)):
+    for name, value in (("bidirectional", bidirectional),
+                        ("step_embedding", step_embedding), ("unroll", unroll)):
         if not isinstance(value, bool):
             raise ValueError(
                 f"`{name}` must be a bool. Received: {name}={value!r}"
@@ -90,6 +101,8 @@ def build_lstm(input_shape, latent_dim, units=(64,), bidirectional=False,
     x = keras.layers.Dense(units[-1], activation="tanh",
                            name="decoder_dense")(codes)
     x = keras.layers.RepeatVector(timesteps, name="repeat")(x)
+    if step_embedding:
+        x = PositionalEmbedding(timesteps, name="step_embedding")(x)
     for i, width in enumerate(reversed(units)):
         x = lstm(width, return_sequences=True, name=f"decoder_lstm_{i}")(x)
     # Dense acts on the last axis: one shared projection per step.
