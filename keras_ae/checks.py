@@ -22,6 +22,23 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_positive_ints(name, values):
+    """Returns `values` as a non-empty tuple of integers > 0, or raises."""
+    try:
+        checked = tuple(values)
+    except TypeError:
+        checked = ()
+    if not checked or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0
+        for v in checked
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-empty tuple of positive integers. "
+            f"Received: {name}={values!r}"
+        )
+    return tuple(int(v) for v in checked)
+
+
 def check_non_negative_number(name, value):
     """Returns `value` as a float if it is a finite number >= 0."""
     if (

@@ -90,13 +90,13 @@ def build_autoencoder(family, input_shape, latent_dim, variational=False,
             f"Unknown option(s) for family {family!r}. Received: "
             f"{', '.join(unknown)}; allowed: {', '.join(allowed) or 'none'}."
         )
-    if reconstruction_loss == "bce" and options.get(
-        "output_activation", allowed.get("output_activation")
-    ) != "sigmoid":
+    output_activation = options.get("output_activation",
+                                    allowed.get("output_activation"))
+    if reconstruction_loss == "bce" and output_activation != "sigmoid":
         raise ValueError(
             "`reconstruction_loss='bce'` needs outputs in [0, 1]: use "
             "output_activation='sigmoid'. Received: output_activation="
-            f"{options.get('output_activation')!r}"
+            f"{output_activation!r}"
         )
     backbone, decoder = _FAMILIES[family](input_shape, latent_dim, **options)
     features = backbone.output

@@ -85,7 +85,7 @@ def test_an_existing_run_is_never_overwritten(finished_run, capsys):
         (["--family", "resnet"], "invalid choice: 'resnet'"),
         (["--loss", "mae"], "invalid choice: 'mae'"),
         (["--dataset", "no_such_dataset"], "dataset='no_such_dataset'"),
-        (["--family", "dense", "--option", "hidden_units=[0]"], "hidden_units=0"),
+        (["--family", "dense", "--option", "hidden_units=[0]"], "hidden_units=(0,)"),
         (["--option", "no_such_option=1"], "no_such_option"),
         (["--resume"], "run_name=None"),
         (["--run-name", "../escape"], "run_name='../escape'"),

@@ -1,10 +1,9 @@
 """The convolutional family: strided `Conv2D` encoder, `Conv2DTranspose` decoder."""
 
-import numbers
-
 import keras
 
 from keras_ae.checks import check_positive_int
+from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
 
 
@@ -50,7 +49,7 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
     >>> tuple(decoder.output.shape)
     (None, 32, 32, 3)
     """
-    filters = _check_positive_ints("filters", filters)
+    filters = check_positive_ints("filters", filters)
     kernel_size = check_positive_int("kernel_size", kernel_size)
     if not isinstance(batch_norm, bool):
         raise ValueError(
@@ -106,23 +105,6 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
                                        name="remove_channel")(outputs)
     decoder = keras.Model(codes, outputs, name="conv_decoder")
     return backbone, decoder
-
-
-def _check_positive_ints(name, values):
-    """Returns `values` as a non-empty tuple of positive ints, or raises."""
-    try:
-        checked = tuple(values)
-    except TypeError:
-        checked = ()
-    if not checked or any(
-        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0
-        for v in checked
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-empty tuple of positive integers. "
-            f"Received: {name}={values!r}"
-        )
-    return tuple(int(v) for v in checked)
 
 
 def _normalize_and_activate(x, batch_norm, activation, prefix):

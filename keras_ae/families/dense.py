@@ -4,7 +4,7 @@ import math
 
 import keras
 
-from keras_ae.checks import check_positive_int
+from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
 
 
@@ -29,8 +29,7 @@ def build_dense(input_shape, latent_dim, hidden_units=(256, 128),
     Returns:
         `(encoder_backbone, decoder)`.
     """
-    hidden_units = tuple(check_positive_int("hidden_units", u)
-                         for u in hidden_units)
+    hidden_units = check_positive_ints("hidden_units", hidden_units)
     inputs = keras.Input(input_shape, name="inputs")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate(hidden_units):

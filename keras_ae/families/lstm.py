@@ -1,11 +1,11 @@
 """The recurrent family: an LSTM sequence encoder and an LSTM sequence decoder."""
 
 import math
-import numbers
 
 import keras
 
-from keras_ae.families.transformer import PositionalEmbedding
+from keras_ae.checks import check_positive_ints
+from keras_ae.layers import PositionalEmbedding
 from keras_ae.registry import register_family
 
 
@@ -63,7 +63,7 @@ def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
     >>> tuple(backbone.output.shape)
     (None, 32)
     """
-    units = _check_positive_ints("units", units)
+    units = check_positive_ints("units", units)
     for name, value in (("bidirectional", bidirectional),
                         ("step_embedding", step_embedding), ("unroll", unroll)):
         if not isinstance(value, bool):
@@ -112,20 +112,3 @@ def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
         outputs = keras.layers.Reshape(input_shape, name="image")(outputs)
     decoder = keras.Model(codes, outputs, name="lstm_decoder")
     return backbone, decoder
-
-
-def _check_positive_ints(name, values):
-    """Returns `values` as a non-empty tuple of positive ints, or raises."""
-    try:
-        checked = tuple(values)
-    except TypeError:
-        checked = ()
-    if not checked or any(
-        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0
-        for v in checked
-    ):
-        raise ValueError(
-            f"`{name}` must be a non-empty tuple of positive integers. "
-            f"Received: {name}={values!r}"
-        )
-    return tuple(int(v) for v in checked)

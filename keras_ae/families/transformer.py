@@ -17,79 +17,13 @@ from keras import ops
 
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_positive_int
+from keras_ae.layers import PositionalEmbedding
 from keras_ae.registry import register_family
 
 POOLINGS = ("mean", "cls")
 
 
 # === Layers ===
-
-
-@keras.saving.register_keras_serializable(package="keras_ae")
-class PositionalEmbedding(keras.layers.Layer):
-    """Adds a learned embedding to each of `num_tokens` token positions.
-
-    The embedding has shape `(num_tokens, dim)`, where `dim` is the last axis
-    of the inputs. Inputs of shape `(batch_size, 1, dim)` are broadcast: the
-    output then holds `num_tokens` tokens, each the input plus its position's
-    embedding (the decoder builds its queries this way).
-
-    Args:
-        num_tokens: int > 0, number of token positions.
-        stddev: float > 0, standard deviation of the embedding's normal
-            initializer. The default, 1.0, makes positions distinct from the
-            first step; ViT's 0.02 left the decoder's queries nearly equal
-            and its outputs the same at every position for several epochs.
-        **kwargs: Base layer keyword arguments, such as `name`.
-
-    Call arguments:
-        inputs: Tensor of shape `(batch_size, num_tokens, dim)` or
-            `(batch_size, 1, dim)`.
-
-    Returns:
-        Tensor of shape `(batch_size, num_tokens, dim)`.
-
-    Example:
-
-    >>> layer = PositionalEmbedding(num_tokens=16)
-    >>> tuple(layer(keras.ops.zeros((2, 1, 8))).shape)
-    (2, 16, 8)
-    """
-
-    def __init__(self, num_tokens, stddev=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.num_tokens = check_positive_int("num_tokens", num_tokens)
-        if isinstance(stddev, bool) or not isinstance(
-            stddev, numbers.Real
-        ) or not stddev > 0:
-            raise ValueError(
-                f"`stddev` must be a number > 0. Received: stddev={stddev!r}"
-            )
-        self.stddev = float(stddev)
-
-    def build(self, input_shape):
-        if input_shape[-2] not in (1, self.num_tokens):
-            raise ValueError(
-                f"`PositionalEmbedding` expects 1 or num_tokens="
-                f"{self.num_tokens} tokens. Received: inputs with shape "
-                f"{tuple(input_shape)}"
-            )
-        self.embedding = self.add_weight(
-            shape=(self.num_tokens, input_shape[-1]),
-            initializer=keras.initializers.RandomNormal(stddev=self.stddev),
-            name="embedding",
-        )
-
-    def call(self, inputs):
-        return inputs + ops.cast(self.embedding, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_tokens, input_shape[-1])
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"num_tokens": self.num_tokens, "stddev": self.stddev})
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
