@@ -46,7 +46,7 @@ Usage:
 
     python benchmarks/applications.py                         # full run
     python benchmarks/applications.py --mnist-dir DIR         # + MNIST test
-    python benchmarks/applications.py --tiny --families dense --output-dir /tmp/b
+    python benchmarks/applications.py --tiny --families dense --output-dir tiny_results
 """
 
 import argparse

@@ -234,7 +234,12 @@ def fit_and_time(model, x, warmup_epochs, timed_epochs, examples,
 
 
 def build_model(family, input_shape, variational, seed=0):
-    """Builds a zoo model at the benchmark's default sizes (BCE loss)."""
+    """Builds a zoo model at the benchmark's default sizes (BCE loss).
+
+    Keras' global state is cleared first, so that each measured model starts
+    from the same process state whatever ran before it.
+    """
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     return keras_ae.build_autoencoder(
         family, input_shape, LATENT_DIM, variational=variational,
@@ -334,6 +339,7 @@ def compare_with_reference(data, settings, seed=0):
     """Trains the keras.io VAE and keras_ae's twin; returns both rows."""
     (x_train, _), (x_val, _) = data
     epochs = settings["reference_epochs"]
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     reference = reference_vae.build_reference_vae()
     zoo = build_zoo_twin(reference)

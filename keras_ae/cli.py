@@ -14,6 +14,9 @@ import argparse
 import json
 import sys
 
+from keras_ae import evaluation
+from keras_ae import export
+
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and exit code 2."""
@@ -127,25 +130,9 @@ def build_parser():
     subparsers = parser.add_subparsers(dest="command", required=True,
                                        parser_class=_Parser)
     _add_train(subparsers)
-    # Commands of the other modules register themselves here.
-    for add in _command_adders():
-        add(subparsers)
+    export.add_commands(subparsers)
+    evaluation.add_commands(subparsers)
     return parser
-
-
-def _command_adders():
-    adders = []
-    try:
-        from keras_ae.export import add_commands as add_export_commands
-        adders.append(add_export_commands)
-    except ImportError:
-        pass
-    try:
-        from keras_ae.evaluation import add_commands as add_evaluate_commands
-        adders.append(add_evaluate_commands)
-    except ImportError:
-        pass
-    return adders
 
 
 def main(argv=None):

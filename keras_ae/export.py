@@ -1212,14 +1212,29 @@ def _run_export(args):
                                 version=args.version)
     print(f"SavedModel written to {target} (signatures: "
           f"{', '.join(SIGNATURES)})")
-    config = os.path.join(args.base_dir, SERVING_CONFIG)
-    if _is_generated_config(config):
-        write_serving_config(args.base_dir, overwrite=True)
+    config = refresh_serving_config(args.base_dir)
+    if config:
         print(f"TF Serving config written to {config}")
     else:
-        print(f"{config} was not written by keras_ae; left unchanged: add "
-              f"model {name!r} to it (base_path: "
-              f"\"{CONTAINER_MODEL_ROOT}/{name}\").")
+        print(f"{os.path.join(args.base_dir, SERVING_CONFIG)} was not written "
+              f"by keras_ae; left unchanged: add model {name!r} to it "
+              f"(base_path: \"{CONTAINER_MODEL_ROOT}/{name}\").")
+
+
+def refresh_serving_config(base_dir):
+    """Rewrites `<base_dir>/models.config` unless someone else wrote it.
+
+    A `models.config` that keras_ae generated (or none) is regenerated to
+    list every exported model under `base_dir`; a hand-written one is left
+    as it is.
+
+    Returns:
+        The path of the written config, or `None` when it was left alone.
+    """
+    path = os.path.join(base_dir, SERVING_CONFIG)
+    if not _is_generated_config(path):
+        return None
+    return write_serving_config(base_dir, overwrite=True)
 
 
 def _is_generated_config(path):

@@ -17,6 +17,8 @@ layout (the SavedModel goes to its integer version subdirectory):
         logs/                TensorBoard logs
         1/                   SavedModel with named signatures, for TF Serving
         model.tflite         float TensorFlow Lite model
+
+and `<output_dir>/models.config` lists every run for TF Serving.
 """
 
 import csv
@@ -28,6 +30,7 @@ import shutil
 import keras
 import tensorflow as tf
 
+from keras_ae import export as export_lib
 from keras_ae import plotting
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_finite
@@ -197,12 +200,14 @@ def train(family="conv", variational=True, latent_dim=2, epochs=25,
                                    history=history))
     artefacts["tensorboard_logs"] = os.path.join(run_dir, "logs")
     if export:
-        from keras_ae import export as export_lib
-
         artefacts["saved_model"] = export_lib.export_saved_model(
             model, output_dir, run_name)
         artefacts["tflite"] = export_lib.convert_to_tflite(
-            model, output_path=os.path.join(run_dir, "model.tflite"))
+            artefacts["saved_model"],
+            output_path=os.path.join(run_dir, "model.tflite"))
+        serving_config = export_lib.refresh_serving_config(output_dir)
+        if serving_config:
+            artefacts["serving_config"] = serving_config
     metrics = {name: values[-1] for name, values in history.items()
                if name != "epoch"}
     return {"run_dir": run_dir, "artefacts": artefacts, "metrics": metrics}

@@ -11,6 +11,7 @@ import keras
 import matplotlib.image
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_ae import cli
 from keras_ae import training
@@ -58,6 +59,19 @@ def test_main_job_writes_every_artefact(finished_run):
     model = keras.models.load_model(run_dir / "model.keras")
     assert model.latent_dim == 2 and model.beta == 1.0
     assert not (run_dir / "backup").exists()  # deleted once training ended
+    # The run directory is a TF Serving model directory with version 1, and
+    # its exports compute what the saved model computes.
+    from keras_ae.data import load_digits
+    from keras_ae.export import run_tflite
+
+    (x, _), _ = load_digits()
+    expected = model.reconstruct(x[:4])
+    served = tf.saved_model.load(str(run_dir / "1"))
+    outputs = served.signatures["serving_default"](inputs=tf.constant(x[:4]))
+    np.testing.assert_allclose(outputs["reconstruction"].numpy(), expected,
+                               atol=1e-5)
+    lite = run_tflite(str(run_dir / "model.tflite"), x[:4])
+    np.testing.assert_allclose(lite["reconstruction"], expected, atol=1e-4)
 
 
 @pytest.mark.slow
