@@ -195,7 +195,7 @@ def make_dataset(x, y=None, batch_size=128, shuffle=True, seed=0,
         shuffle: bool, reshuffled each epoch.
         seed: int, seed of the shuffle.
         corruption: a callable (e.g. a `keras_ae.corruptions` layer) applied to
-            each batch in parallel, or `None`.
+            each batch, or `None`.
         cache: bool, cache the examples in memory after the first epoch.
 
     Returns:
@@ -219,9 +219,10 @@ def make_dataset(x, y=None, batch_size=128, shuffle=True, seed=0,
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size)
     if corruption is not None:
+        # A sequential map: parallel calls would draw from the corruption's
+        # seed generator in scheduling order, so the same seed would give
+        # different corrupted batches from run to run. Prefetch still
+        # overlaps the corruption with training.
         dataset = dataset.map(
-            lambda batch: (corruption(batch, training=True), batch),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
+            lambda batch: (corruption(batch, training=True), batch))
     return dataset.prefetch(tf.data.AUTOTUNE)
