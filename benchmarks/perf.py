@@ -2,12 +2,13 @@
 
 Run it from the repository root:
 
-    python -m benchmarks.perf            # the full suite (< 10 min, 2 cores)
+    python -m benchmarks.perf            # the full suite, sized to finish
+                                         # in < 10 min on 2 quiet cores
     python -m benchmarks.perf --quick    # a few steps per figure: checks the
                                          # script end to end, figures are
                                          # not to be quoted
 
-It measures, in one process and one run:
+It measures, in one run:
 
 1. `peak`: the FLOP/s of a large float32 matmul (`tf.linalg.matmul` of two
    2048 x 2048 matrices, median of several runs), the yardstick of section 2.
@@ -35,8 +36,10 @@ It measures, in one process and one run:
 5. `speedups`: the conv VAE's training throughput under
    `steps_per_execution` (1, 8, 32), `jit_compile` (False, True), the input
    pipeline (NumPy arrays to `fit` vs `make_dataset`'s cached, prefetched
-   `tf.data` pipeline), and, each in a fresh process, TensorFlow's thread
-   pools (`tf.config.threading`) and oneDNN.
+   `tf.data` pipeline), the callbacks of `keras_ae.training.train`, and, in
+   fresh processes, TensorFlow's thread pools (`tf.config.threading`). The
+   configurations run in interleaved rounds, so that a verdict holds only
+   if every round agrees.
 
 Each section prints its elapsed time. Results go to
 `benchmarks/results/perf.json` and `perf.md` (a `--quick` run writes
@@ -96,21 +99,24 @@ QUICK = {
     "latency_max_seconds": 1.0, "speedup_timed_epochs": 1,
     "speedup_rounds": 1,
 }
-# The input pipeline, steps_per_execution and jit_compile of each in-process
-# speed-up configuration. The first is the baseline, keras_ae's own path
-# (`training.train`: a make_dataset pipeline, compile's defaults).
+# The in-process speed-up configurations: input pipeline,
+# steps_per_execution, jit_compile, callbacks ("none", or "train": the
+# TensorBoard, CSVLogger and backup callbacks of `keras_ae.training.train`)
+# and the index of the configuration it is compared with. The first is the
+# baseline: keras_ae's own data path (`make_dataset`, compile's defaults).
 SPEEDUP_CONFIGS = (
-    ("dataset", 1, False),
-    ("dataset", 8, False),
-    ("dataset", 32, False),
-    ("dataset", 1, True),
-    ("numpy", 1, False),
+    ("dataset", 1, False, "none", None),
+    ("dataset", 8, False, "none", 0),
+    ("dataset", 32, False, "none", 0),
+    ("dataset", 1, True, "none", 0),
+    ("numpy", 1, False, "none", 0),
+    ("dataset", 1, False, "train", 0),
+    ("dataset", 8, False, "train", 5),
 )
 # Settings that only take effect in a fresh process: (name, intra-op
 # threads, inter-op threads, extra environment). The first is the baseline;
-# 0 threads is TensorFlow's default.
-# On a 2-core machine the defaults are 2 and 2: two ops at a time, each
-# with two threads, may oversubscribe the cores.
+# 0 threads is TensorFlow's default, which is 2 and 2 on a 2-core machine:
+# two ops at a time, each with two threads, may oversubscribe the cores.
 PROCESS_CONFIGS = (
     ("default threads", 0, 0, {}),
     ("intra 2, inter 1", 2, 1, {}),
@@ -222,11 +228,15 @@ def peak_matmul_flops(size=2048, runs=7):
 
 
 def fit_and_time(model, x, warmup_epochs, timed_epochs, examples,
-                 **fit_kwargs):
-    """Trains `model` on `x` and returns the `ThroughputMeter` summary."""
+                 callbacks=(), **fit_kwargs):
+    """Trains `model` on `x` and returns the `ThroughputMeter` summary.
+
+    The meter comes after `callbacks`, so an epoch's time includes their
+    end-of-epoch work (logs, backups).
+    """
     meter = ThroughputMeter(examples, warmup_epochs)
     model.fit(x, epochs=warmup_epochs + timed_epochs, verbose=0,
-              callbacks=[meter], **fit_kwargs)
+              callbacks=[*callbacks, meter], **fit_kwargs)
     return meter.summary()
 
 
@@ -324,9 +334,8 @@ def build_zoo_twin(reference):
     decoder = reference_vae.build_decoder()
     for twin, source in ((encoder, reference.encoder),
                          (decoder, reference.decoder)):
-        pairs = list(zip(twin.trainable_weights, source.trainable_weights,
-                         strict=True))
-        for target, weight in pairs:
+        for target, weight in zip(twin.trainable_weights,
+                                  source.trainable_weights, strict=True):
             target.assign(weight)
     model = keras_ae.VariationalAutoEncoder(
         encoder, decoder, reconstruction_loss="bce", seed=1337,
@@ -466,8 +475,10 @@ def benchmark_latency(family, data, settings, work_dir, seed=0,
 
 
 def speedup_run(x_train, pipeline, steps_per_execution, jit_compile, settings,
-                seed=0):
+                callbacks="none", seed=0):
     """Trains the conv VAE under one configuration; returns its figures."""
+    from keras_ae.training import AtomicBackupAndRestore
+
     model = build_model("conv", x_train.shape[1:], True, seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   steps_per_execution=steps_per_execution,
@@ -478,11 +489,21 @@ def speedup_run(x_train, pipeline, steps_per_execution, jit_compile, settings,
                                      seed=seed), {"shuffle": False}
     else:
         x, fit_kwargs = x_train, {"batch_size": BATCH_SIZE, "shuffle": True}
-    timing = fit_and_time(model, x, settings["warmup_epochs"],
-                          settings["speedup_timed_epochs"], len(x_train),
-                          **fit_kwargs)
+    with tempfile.TemporaryDirectory(prefix="keras_ae-perf-run-") as run_dir:
+        extra = []
+        if callbacks == "train":  # the callbacks of keras_ae.training.train
+            extra = [
+                keras.callbacks.TensorBoard(os.path.join(run_dir, "logs")),
+                keras.callbacks.CSVLogger(
+                    os.path.join(run_dir, "history.csv"), append=True),
+                AtomicBackupAndRestore(os.path.join(run_dir, "backup")),
+            ]
+        timing = fit_and_time(model, x, settings["warmup_epochs"],
+                              settings["speedup_timed_epochs"], len(x_train),
+                              callbacks=extra, **fit_kwargs)
     return {"pipeline": pipeline, "steps_per_execution": steps_per_execution,
-            "jit_compile": bool(model.jit_compile), **timing}
+            "jit_compile": bool(model.jit_compile), "callbacks": callbacks,
+            **timing}
 
 
 def process_run(name, intra, inter, env, quick):
@@ -526,15 +547,15 @@ def benchmark_speedups(x_train, settings, quick, log):
         A dict with the in-process and the fresh-process configurations,
         each with its runs (one per round) and its verdict.
     """
-    runs = {config: [] for config in SPEEDUP_CONFIGS}
+    runs = [[] for _ in SPEEDUP_CONFIGS]
     processes = {config[0]: [] for config in PROCESS_CONFIGS}
     for round_index in range(settings["speedup_rounds"]):
         log(f"  round {round_index + 1} of {settings['speedup_rounds']}")
-        for config in SPEEDUP_CONFIGS:
-            row = speedup_run(x_train, *config, settings)
-            runs[config].append(row)
-            log(f"  {config[0]:>7} steps_per_execution={config[1]:<2} "
-                f"jit={config[2]!s:<5} {row['examples_per_second']:8.0f} "
+        for index, config in enumerate(SPEEDUP_CONFIGS):
+            row = speedup_run(x_train, *config[:3], settings,
+                              callbacks=config[3])
+            runs[index].append(row)
+            log(f"  {_describe(config)}: {row['examples_per_second']:8.0f} "
                 "examples/s")
         for name, intra, inter, env in PROCESS_CONFIGS:
             row = process_run(name, intra, inter, env, quick)
@@ -542,11 +563,15 @@ def benchmark_speedups(x_train, settings, quick, log):
             shown = (f"{row['examples_per_second']:8.0f} examples/s"
                      if "error" not in row else row["error"])
             log(f"  fresh process, {name}: {shown}")
-    in_process = [
-        {"pipeline": config[0], "steps_per_execution": config[1],
-         "jit_compile": config[2],
-         **compare_runs(rows, runs[SPEEDUP_CONFIGS[0]])}
-        for config, rows in runs.items()]
+    in_process = []
+    for index, (pipeline, steps, jit, callbacks, compared_with) in enumerate(
+            SPEEDUP_CONFIGS):
+        baseline = runs[index if compared_with is None else compared_with]
+        in_process.append({
+            "pipeline": pipeline, "steps_per_execution": steps,
+            "jit_compile": jit, "callbacks": callbacks,
+            "compared_with": compared_with,
+            **compare_runs(runs[index], baseline)})
     fresh = [
         {"process": name, "intra_op_threads": intra,
          "inter_op_threads": inter, "environment": env,
@@ -554,6 +579,12 @@ def benchmark_speedups(x_train, settings, quick, log):
         for name, intra, inter, env in PROCESS_CONFIGS]
     return {"rounds": settings["speedup_rounds"], "in_process": in_process,
             "fresh_process": fresh}
+
+
+def _describe(config):
+    pipeline, steps, jit, callbacks = config[:4]
+    return (f"{pipeline:>7} steps_per_execution={steps:<2} jit={jit!s:<5} "
+            f"callbacks={callbacks}")
 
 
 def compare_runs(rows, baseline_rows):
@@ -630,6 +661,22 @@ def _memory():
     return f"{int(total.split()[0]) / 2**20:.1f} GiB" if total else None
 
 
+def process_seconds():
+    """Returns the wall time since this process started (imports included).
+
+    Reads Linux's `/proc`; returns `None` elsewhere.
+    """
+    try:
+        with open("/proc/self/stat") as f:
+            # Fields after the command name; the start time is field 22.
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def load_average():
     """Returns the 1-minute load average, or `None` where there is none."""
     try:
@@ -680,7 +727,9 @@ def _header_lines(report):
         f"{m['ai_edge_litert']}; oneDNN {m['onednn']}  ",
         f"Load average (1 min): {report['load_average_before']} before, "
         f"{report['load_average_after']} after  ",
-        f"Elapsed: {report['total_seconds']:.0f} s ({seconds})",
+        f"Elapsed: {report['process_seconds']:.0f} s since the process "
+        f"started, {report['total_seconds']:.0f} s after the imports "
+        f"({seconds})",
         "",
     ]
 
@@ -736,7 +785,8 @@ def _reference_lines(report):
         "The same convolutional VAE (latent_dim 2, keras.io's architecture, "
         f"{result['forward_flops_per_example'] / 1e6:.2f} MFLOPs per forward "
         f"example) built as {result['built_as']}; same data, "
-        f"{result['epochs']} epochs, same seeds. Throughput: median of the "
+        f"{result['epochs']} epochs, same seeds; the reference trains "
+        "first, then keras_ae, in the same process. Throughput: median of the "
         "epochs after the first; \"train\" leaves keras_ae's per-epoch "
         "validation out, \"wall\" counts it. Held-out negative ELBO: mean "
         "over the 1,000 validation digits of BCE summed over pixels + KL, z "
@@ -798,20 +848,29 @@ def _speedup_lines(report):
         f"{config['speedup_timed_epochs']} epoch(s) after "
         f"{config['warmup_epochs']} warm-up epoch(s). {result['rounds']} "
         "interleaved round(s): each round runs every configuration once, "
-        "baseline first, and each configuration is compared with its own "
-        "round's baseline. Baseline: keras_ae's own path (`make_dataset`, "
-        "steps_per_execution 1, jit_compile off, as compile's \"auto\" "
-        "resolves on a CPU). Verdict: \"faster\"/\"slower\" when every "
+        "in this order, and each configuration is compared with the one of "
+        "its \"compared with\" column in the same round. #1 is keras_ae's "
+        "data path (`make_dataset`, steps_per_execution 1, jit_compile off, "
+        "as compile's \"auto\" resolves on a CPU). Callbacks \"train\": "
+        "the TensorBoard, CSVLogger and backup callbacks of "
+        "`keras_ae.training.train` (their end-of-epoch work is timed). "
+        "Verdict: \"faster\"/\"slower\" when every "
         f"round moved by more than {100 * EFFECT_THRESHOLD:.0f}% the same "
         "way, \"no effect\" when none did, else \"inconclusive\".", "",
-        "| pipeline | steps_per_execution | jit_compile | examples/s | change "
-        "per round | first epoch (s) | verdict |",
-        "| --- | ---: | --- | ---: | --- | ---: | --- |",
+        "| # | pipeline | steps_per_execution | jit_compile | callbacks | "
+        "examples/s | compared with | change per round | first epoch (s) | "
+        "verdict |",
+        "| ---: | --- | ---: | --- | --- | ---: | --- | --- | ---: | --- |",
     ]
     for index, row in enumerate(result["in_process"]):
-        setting = (f"| {row['pipeline']} | {row['steps_per_execution']} | "
-                   f"{row['jit_compile']} |")
-        lines.append(setting + _comparison_cells(row, index == 0))
+        compared = row["compared_with"]
+        lines.append(
+            f"| {index + 1} | {row['pipeline']} | "
+            f"{row['steps_per_execution']} | {row['jit_compile']} | "
+            f"{row['callbacks']} | "
+            + _comparison_cells(row, compared is None,
+                                f"#{compared + 1}" if compared is not None
+                                else "-"))
     lines += [
         "", "Settings that need a fresh process (the baseline configuration; "
         "each compared with the fresh process at TensorFlow's defaults of "
@@ -821,19 +880,23 @@ def _speedup_lines(report):
         "| --- | ---: | --- | ---: | --- |",
     ]
     for index, row in enumerate(result["fresh_process"]):
-        lines.append(f"| {row['process']} |"
+        lines.append(f"| {row['process']} | "
                      + _comparison_cells(row, index == 0))
     return lines + [""]
 
 
-def _comparison_cells(row, baseline):
+def _comparison_cells(row, baseline, compared_with=None):
+    extra = [] if compared_with is None else [compared_with]
     if "error" in row:
-        return f" failed: {row['error'][:120]} | | | |"
+        return " | ".join([f"failed: {row['error'][:120]}", *extra, "", "",
+                           ""]) + " |"
     changes = ", ".join(f"{100 * c:+.0f}%" for c in row["changes_vs_baseline"])
-    return (f" {row['examples_per_second']:,.0f} | "
-            f"{'(baseline)' if baseline else changes} | "
-            f"{row['first_epoch_seconds']:.1f} | "
-            f"{'baseline' if baseline else row['verdict']} |")
+    return " | ".join([
+        f"{row['examples_per_second']:,.0f}", *extra,
+        "(baseline)" if baseline else changes,
+        f"{row['first_epoch_seconds']:.1f}",
+        "baseline" if baseline else row["verdict"],
+    ]) + " |"
 
 
 # --- Command line ------------------------------------------------------------------
@@ -957,8 +1020,10 @@ def main(argv=None):
     data = load_data(settings)
     results, seconds = run_sections(args, settings, data, log)
     total = time.perf_counter() - start
-    log(f"Total: {total:.1f} s (budget {BUDGET_SECONDS} s"
-        f"{'' if total <= BUDGET_SECONDS else ', EXCEEDED'})")
+    since_start = process_seconds() or total
+    log(f"Total: {total:.1f} s after the imports, {since_start:.1f} s since "
+        f"the process started (budget {BUDGET_SECONDS} s"
+        f"{'' if since_start <= BUDGET_SECONDS else ', EXCEEDED'})")
     report = {
         "command": " ".join(["python -m benchmarks.perf",
                              *(shlex.quote(a) for a in
@@ -975,6 +1040,7 @@ def main(argv=None):
                    "flops_convention": flops.describe_convention()},
         "section_seconds": seconds,
         "total_seconds": total,
+        "process_seconds": since_start,
         "results": results,
     }
     paths = write_report(report, args.output_dir, args.quick)

@@ -22,19 +22,22 @@ def check_positive_int(name, value):
     return int(value)
 
 
-def check_positive_ints(name, values):
-    """Returns `values` as a non-empty tuple of integers > 0, or raises."""
+def check_positive_ints(name, values, allow_empty=False):
+    """Returns `values` as a tuple of integers > 0, or raises.
+
+    The tuple must not be empty unless `allow_empty` is `True`.
+    """
     try:
         checked = tuple(values)
     except TypeError:
-        checked = ()
-    if not checked or any(
+        checked, allow_empty = (), False
+    if (not checked and not allow_empty) or any(
         isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0
         for v in checked
     ):
         raise ValueError(
-            f"`{name}` must be a non-empty tuple of positive integers. "
-            f"Received: {name}={values!r}"
+            f"`{name}` must be a {'' if allow_empty else 'non-empty '}tuple "
+            f"of positive integers. Received: {name}={values!r}"
         )
     return tuple(int(v) for v in checked)
 

@@ -21,7 +21,8 @@ def build_dense(input_shape, latent_dim, hidden_units=(256, 128),
         input_shape: tuple of ints, shape of one example.
         latent_dim: int, size of the code (the decoder's input).
         hidden_units: tuple of ints, widths of the encoder's hidden layers;
-            the decoder mirrors them.
+            the decoder mirrors them. `()` gives linear maps to and from
+            the code.
         activation: activation of the hidden layers.
         output_activation: activation of the output, `"sigmoid"` for data in
             [0, 1], `"linear"` for standardized data.
@@ -29,7 +30,8 @@ def build_dense(input_shape, latent_dim, hidden_units=(256, 128),
     Returns:
         `(encoder_backbone, decoder)`.
     """
-    hidden_units = check_positive_ints("hidden_units", hidden_units)
+    hidden_units = check_positive_ints("hidden_units", hidden_units,
+                                       allow_empty=True)
     inputs = keras.Input(input_shape, name="inputs")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate(hidden_units):
