@@ -581,8 +581,6 @@ def test_tflite_refuses_flex_ops_naming_them(tiny_vae, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif("lstm" not in list_autoencoders(),
-                    reason="needs the lstm family")
 def test_tflite_refuses_a_rolled_lstm_with_dynamic_batch(tmp_path):
     model = build_autoencoder("lstm", (5, 3), 2, units=(4,), unroll=False)
     with pytest.raises(export.UnsupportedOpsError, match="Flex"):
