@@ -4,14 +4,14 @@
 TensorFlow graph for a fixed batch and counts, op by op, the FLOPs of the
 linear-algebra ops the layers lower to:
 
-| op                                   | FLOPs                                       |
-| ------------------------------------ | ------------------------------------------- |
-| `MatMul` (`Dense`, LSTM gates)       | `2 * m * k * n`                             |
-| `BatchMatMul*`                       | `2 * batch * m * k * n`                     |
-| `Einsum` (`EinsumDense`, attention)  | `2 * product of every index's size`         |
-| `Conv2D`, `Conv3D` (also `Conv1D`)   | `2 * output elements * kernel taps * c_in`  |
-| `DepthwiseConv2dNative`              | `2 * output elements * kernel taps`         |
-| `Conv2DBackpropInput` (`Conv2DTranspose`) | `2 * input elements * kernel taps * c_out` |
+| op                                | FLOPs                                |
+| --------------------------------- | ------------------------------------ |
+| `MatMul` (`Dense`, LSTM gates)    | `2 * m * k * n`                      |
+| `BatchMatMul*`                    | `2 * batch * m * k * n`              |
+| `Einsum` (attention)              | `2 * product of every index's size`  |
+| `Conv2D`, `Conv3D` (`Conv1D`)     | `2 * outputs * taps * c_in`          |
+| `DepthwiseConv2dNative`           | `2 * outputs * taps`                 |
+| `Conv2DBackpropInput` (transpose) | `2 * inputs * taps * c_out`          |
 
 Convention: one multiply-accumulate is 2 FLOPs; every kernel tap counts,
 also where "same" padding reads zeros; element-wise ops (biases,
@@ -214,7 +214,7 @@ _COUNTERS = {
 }
 
 
-# --- Helpers ------------------------------------------------------------------
+# --- Helpers -----------------------------------------------------------------
 
 
 def _input_shape(model, input_shape):
