@@ -44,19 +44,19 @@ never overwritten (pass --overwrite to replace them).
 
 Usage:
 
-    python benchmarks/applications.py                         # full run
-    python benchmarks/applications.py --mnist-dir DIR         # + MNIST test
-    python benchmarks/applications.py --tiny --families dense --output-dir tiny_results
+    python -m benchmarks.applications                         # full run
+    python -m benchmarks.applications --mnist-dir DIR         # + MNIST test
+    python -m benchmarks.applications --tiny --families dense --output-dir tiny_results
 """
 
 import argparse
 import datetime
 import os
-import platform
 import shlex
 import shutil
 import sys
 import time
+from benchmarks.machine import machine_description
 
 RESULTS = ("applications.json", "applications.md")
 FIGURES_DIR = "applications_figures"
@@ -142,42 +142,9 @@ def find_mnist_files(directory):
     return tuple(paths) if len(paths) == 2 else None
 
 
-def machine_description():
-    import keras
-    import numpy as np
-    import sklearn
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal"):
-                    memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu, "logical_cpus": os.cpu_count(), "memory": memory,
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-        "platform": platform.platform(), "python": platform.python_version(),
-        "tensorflow": tf.__version__, "keras": keras.__version__,
-        "scikit_learn": sklearn.__version__, "numpy": np.__version__,
-    }
-
-
 def public_command(argv):
     """The command line, with machine paths replaced by placeholders."""
-    words, hide = ["python", "benchmarks/applications.py"], False
+    words, hide = ["python", "-m", "benchmarks.applications"], False
     for arg in argv:
         if hide:
             words.append("<dir>")

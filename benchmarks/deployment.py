@@ -26,21 +26,21 @@ its load: run it on a quiet machine.
 
 Usage:
 
-    python benchmarks/deployment.py                    # 3 epochs, all families
-    python benchmarks/deployment.py --epochs 1 --repeats 3 --families dense
+    python -m benchmarks.deployment                    # 3 epochs, all families
+    python -m benchmarks.deployment --epochs 1 --repeats 3 --families dense
 """
 
 import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
 import tempfile
 import time
 import warnings
+from benchmarks.machine import machine_description
 
 FORMS = ("keras", "saved_model", "litert_float", "litert_dynamic",
          "litert_float16", "litert_int8")
@@ -86,50 +86,6 @@ def parse_args(argv=None):
     if args.warmup < 0:
         parser.error(f"--warmup must be >= 0. Received: {args.warmup}")
     return args
-
-
-def machine_description():
-    import ai_edge_litert
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = None
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal"):
-                    memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                    break
-    except OSError:
-        pass
-    try:
-        litert_version = ai_edge_litert.__version__
-    except AttributeError:
-        from importlib import metadata
-
-        litert_version = metadata.version("ai-edge-litert")
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "memory": memory,
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "ai_edge_litert": litert_version,
-        "numpy": np.__version__,
-    }
 
 
 def median_latency(fn, x, repeats, warmup):
@@ -275,7 +231,7 @@ def main(argv=None):
     from keras_ae.data import load_digits
 
     data = load_digits(seed=args.seed)
-    command = " ".join(["python", "benchmarks/deployment.py",
+    command = " ".join(["python", "-m", "benchmarks.deployment",
                         *(shlex.quote(a) for a in
                           (sys.argv[1:] if argv is None else argv))])
     results = []

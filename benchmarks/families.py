@@ -3,7 +3,7 @@
 Run it from the repository root:
 
     python -m benchmarks.families               # 5 epochs per model
-    python benchmarks/families.py --epochs 1    # a quick end-to-end check;
+    python -m benchmarks.families --epochs 1    # a quick end-to-end check;
                                                 # its figures are not to be
                                                 # quoted
 
@@ -41,19 +41,14 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import sys
 import time
+from benchmarks.machine import load_average
+from benchmarks.machine import machine_description
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUTPUT = os.path.join(HERE, "results", "families")
-
-if __package__ in (None, ""):
-    # Run as `python benchmarks/families.py`: make `keras_ae` importable from
-    # a checkout that is not installed.
-    sys.path.insert(0, os.path.dirname(HERE))
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
@@ -81,37 +76,6 @@ def parse_args(argv=None):
 
 
 # === Machine ===
-
-
-def machine_description():
-    import keras
-    import tensorflow as tf
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
-
-
-def load_average():
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def public_command(argv):

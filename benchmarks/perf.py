@@ -52,7 +52,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -71,6 +70,8 @@ from benchmarks import reference_vae
 from keras_ae import export
 from keras_ae.data import load_digits
 from keras_ae.data import make_dataset
+from benchmarks.machine import load_average
+from benchmarks.machine import machine_description
 
 SECTIONS = ("peak", "training", "reference", "latency", "speedups")
 BATCH_SIZE = 128
@@ -625,44 +626,6 @@ def _verdict(change):
 # --- The machine and the report ----------------------------------------------
 
 
-def machine_description():
-    """Returns the CPU, cores, memory and software versions as a dict."""
-    from importlib import metadata
-
-    return {
-        "cpu": _proc_field("/proc/cpuinfo", "model name")
-        or platform.processor() or platform.machine(),
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": (len(os.sched_getaffinity(0))
-                        if hasattr(os, "sched_getaffinity") else None),
-        "memory": _memory(),
-        "gpus": len(tf.config.list_physical_devices("GPU")),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "ai_edge_litert": metadata.version("ai-edge-litert"),
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
-    }
-
-
-def _proc_field(path, key):
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _memory():
-    total = _proc_field("/proc/meminfo", "MemTotal")
-    return f"{int(total.split()[0]) / 2**20:.1f} GiB" if total else None
-
-
 def process_seconds():
     """Returns the wall time since this process started (imports included).
 
@@ -676,14 +639,6 @@ def process_seconds():
             uptime = float(f.read().split()[0])
         return uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
-        return None
-
-
-def load_average():
-    """Returns the 1-minute load average, or `None` where there is none."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
         return None
 
 
