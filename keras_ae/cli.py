@@ -46,9 +46,9 @@ def _add_train(subparsers):
     parser.add_argument("--latent-dim", type=int, default=2,
                         help="size of the code; 2 also draws the latent plane "
                         "(default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=25,
+    parser.add_argument("--epochs", type=int, default=40,
                         help="number of epochs (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=128,
+    parser.add_argument("--batch-size", type=int, default=32,
                         help="global batch size (default: %(default)s)")
     parser.add_argument("--loss", default="bce", choices=("mse", "bce"),
                         help="reconstruction loss, summed over the features of "

@@ -90,8 +90,8 @@ def default_run_name(family, variational):
     return f"{family}_{'vae' if variational else 'ae'}_{stamp}"
 
 
-def train(family="conv", variational=True, latent_dim=2, epochs=25,
-          batch_size=128, reconstruction_loss="bce", beta=1.0,
+def train(family="conv", variational=True, latent_dim=2, epochs=40,
+          batch_size=32, reconstruction_loss="bce", beta=1.0,
           dataset="digits", output_dir="saved_models", run_name=None, seed=0,
           learning_rate=1e-3, distribute="none", resume=False, export=True,
           verbose="auto", family_options=None):
@@ -307,7 +307,7 @@ def _write_json(path, data):
 def summarize(result):
     """Formats a `train()` result for the terminal."""
     lines = [f"Run written to {result['run_dir']}"]
-    width = max(len(k) for k in result["artefacts"])
+    width = max(len(k) for k in [*result["artefacts"], *result["metrics"]])
     for name, path in result["artefacts"].items():
         lines.append(f"  {name:<{width}}  {path}")
     lines.append("Final metrics:")
