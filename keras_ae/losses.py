@@ -1,7 +1,9 @@
 """Per-example loss terms of the autoencoders.
 
 Every function here returns one value per example, shape `(batch_size,)`:
-the models reduce them over the batch themselves (see `AutoEncoder`).
+the models reduce them over the batch themselves (see `AutoEncoder`). They
+compute in float32 whatever the model's dtype policy, so sums over many
+features stay accurate under mixed precision.
 """
 
 from keras import ops
@@ -21,7 +23,8 @@ def reconstruction_loss(y_true, y_pred, kind="mse"):
     Returns:
         A tensor of shape `(batch_size,)`.
     """
-    y_true = ops.cast(y_true, y_pred.dtype)
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
     if kind == "mse":
         per_feature = ops.square(y_true - y_pred)
     elif kind == "bce":
@@ -44,6 +47,8 @@ def kl_divergence(z_mean, z_log_var):
     Returns:
         A tensor of shape `(batch_size,)`.
     """
+    z_mean = ops.cast(z_mean, "float32")
+    z_log_var = ops.cast(z_log_var, "float32")
     return 0.5 * ops.sum(
         ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var, axis=-1
     )

@@ -199,3 +199,21 @@ def test_compile_refuses_a_loss_it_would_ignore():
         model.compile(optimizer="adam", loss="mse")
     with pytest.raises(ValueError, match="metrics"):
         model.compile(optimizer="adam", metrics=["mae"])
+
+
+def test_mixed_precision_trains_with_a_scaled_loss_in_float32(rng):
+    x = rng.uniform(size=(128, 8, 8, 1)).astype("float32")
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras_ae.build_autoencoder("conv", (8, 8, 1), 2,
+                                           variational=True, filters=(8,),
+                                           reconstruction_loss="bce")
+        model.compile(optimizer="adam")
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        terms = model.compute_terms(x[:16], x[:16])
+        assert all(v.dtype == "float32" for v in terms.values())
+        history = model.fit(x, epochs=2, batch_size=32, verbose=0).history
+        assert np.all(np.isfinite(history["loss"]))
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -36,6 +36,8 @@ TEST_PARAMETERS = {
     "LABELS_PER_CLASS": (10,),
     "FINE_TUNE_STEPS": 5,
     "IW_SAMPLES": 5,
+    "BETAS": (1.0,),
+    "WINDOW": 12,
 }
 # Every notebook must be shrinkable: its parameters cell assigns one of these.
 REQUIRED_TEST_PARAMETERS = ("EPOCHS",)
@@ -91,7 +93,10 @@ def execute(notebook, timeout=CELL_TIMEOUT):
         kernel_name=KERNEL_NAME,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
-    client.execute()
+    # An inherited MPLBACKEND (e.g. Agg in CI) would replace the kernel's
+    # inline backend, and the figures would not reach the notebook.
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    client.execute(env=env)
     return notebook
 
 
