@@ -73,18 +73,20 @@ def plot_grid(images, path=None, title=None, columns=None):
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97) if title else None)
     return _save(fig, path)
 
 
-def plot_latent_space(codes, labels, path=None, title=None):
+def plot_latent_space(codes, labels, path=None, title=None,
+                      axis_labels=("z[0]", "z[1]")):
     """Scatters 2-D codes coloured by class.
 
     Codes of more than two dimensions are projected on their first two
-    principal components (the axes say so).
+    principal components (the axes say so). `axis_labels` names the axes of
+    2-D points, e.g. `("PC 1", "PC 2")` for a PCA projection.
     """
     codes = np.asarray(codes)
-    xlabel, ylabel = "z[0]", "z[1]"
+    xlabel, ylabel = axis_labels
     if codes.shape[1] > 2:
         from sklearn.decomposition import PCA
 

@@ -39,7 +39,7 @@ TEST_PARAMETERS = {
     "BETAS": (1.0,),
     "WINDOW": 12,
 }
-# Every notebook must be shrinkable: its parameters cell assigns one of these.
+# Every notebook must be shrinkable: its parameters cell assigns these.
 REQUIRED_TEST_PARAMETERS = ("EPOCHS",)
 CELL_TIMEOUT = 600  # seconds per cell
 KERNEL_NAME = "python3"
