@@ -1,6 +1,12 @@
 """keras_ae: a Keras 3 model zoo of autoencoders and variational autoencoders."""
 
 from keras_ae import families  # noqa: F401  (registers the families)
+from keras_ae import corruptions  # noqa: F401
+from keras_ae import data  # noqa: F401
+from keras_ae import evaluation  # noqa: F401
+from keras_ae import export  # noqa: F401
+from keras_ae import plotting  # noqa: F401
+from keras_ae import timeseries  # noqa: F401
 from keras_ae.layers import Sampling
 from keras_ae.losses import kl_divergence
 from keras_ae.losses import reconstruction_loss
