@@ -27,6 +27,7 @@ import keras
 from keras import ops
 
 from keras_ae.checks import check_positive_int
+from keras_ae.checks import check_positive_ints
 from keras_ae.checks import check_seed
 
 
@@ -324,19 +325,15 @@ def _check_bool(name, value):
 
 def _check_size(name, size):
     """Returns `size` as a `(height, width)` tuple of positive ints."""
-    checked = size
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        checked = (size, size)
+    square = isinstance(size, numbers.Integral) and not isinstance(size, bool)
+    checked = (size, size) if square else size
     try:
-        checked = tuple(checked)
-    except TypeError:
+        checked = check_positive_ints(name, checked)
+    except ValueError:
         checked = ()
-    if len(checked) != 2 or any(
-        isinstance(s, bool) or not isinstance(s, numbers.Integral) or s <= 0
-        for s in checked
-    ):
+    if len(checked) != 2:
         raise ValueError(
             f"`{name}` must be a positive int or a tuple (height, width) of "
             f"positive ints. Received: {name}={size!r}"
         )
-    return tuple(int(s) for s in checked)
+    return checked
