@@ -27,7 +27,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_train(subparsers):
     from keras_ae.registry import list_autoencoders
-    from keras_ae.training import DISTRIBUTION_STRATEGIES
+    from keras_ae.distribute import DISTRIBUTION_STRATEGIES
 
     parser = subparsers.add_parser(
         "train", help="train an autoencoder and write its run",

@@ -225,4 +225,9 @@ def make_dataset(x, y=None, batch_size=128, shuffle=True, seed=0,
         # overlaps the corruption with training.
         dataset = dataset.map(
             lambda batch: (corruption(batch, training=True), batch))
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # In-memory examples have no files to split: workers of a multi-worker
+    # run each take their share of the batches.
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA)
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

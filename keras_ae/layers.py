@@ -3,6 +3,7 @@
 import numbers
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from keras_ae.checks import check_positive_int
@@ -16,7 +17,8 @@ class Sampling(keras.layers.Layer):
     This is the reparameterization trick of the variational autoencoder: the
     randomness lives in `epsilon`, so gradients flow to `z_mean` and
     `z_log_var`. The layer owns its `SeedGenerator`, so a seeded layer draws
-    the same sequence of `epsilon` on every run.
+    the same sequence of `epsilon` on every run; under `tf.distribute` each
+    replica draws its own.
 
     Args:
         seed: int or `None`. Seed of the layer's random generator.
@@ -42,9 +44,18 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        epsilon = keras.random.normal(
-            ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator
-        )
+        seed = self.seed_generator.next()
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            # Every replica holds the same generator state; without the
+            # replica's id they would all draw the same epsilon.
+            seed = tf.random.experimental.stateless_fold_in(
+                tf.cast(seed, "int64"), replica.replica_id_in_sync_group)
+        # The int32 seed `keras.random.normal` would derive from the state.
+        seed = tf.cast(tf.math.floormod(tf.cast(seed, "int64"), tf.int32.max - 1),
+                       "int32")
+        epsilon = tf.random.stateless_normal(
+            ops.shape(z_mean), seed=seed, dtype=z_mean.dtype)
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
     def compute_output_shape(self, input_shape):

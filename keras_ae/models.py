@@ -20,6 +20,7 @@ from keras_ae.checks import check_choice
 from keras_ae.checks import check_non_negative_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.distribute import is_multi_worker
 from keras_ae.layers import Sampling
 from keras_ae.losses import RECONSTRUCTION_LOSSES
 from keras_ae.losses import kl_divergence
@@ -164,6 +165,17 @@ class AutoEncoder(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self._update_trackers(loss, terms, x)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Before training Keras reduces a whole batch across the workers to
+        # build the model, which MultiWorkerMirroredStrategy refuses for an
+        # (x, y) tuple. The model knows its input shape: build from that.
+        if is_multi_worker(self.distribute_strategy):
+            inputs = keras.KerasTensor((None, *self.input_shape_), "float32")
+            with self.distribute_strategy.scope():
+                self._symbolic_build(data_batch=inputs)
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         if y is None:
@@ -176,7 +188,12 @@ class AutoEncoder(keras.Model):
         self.loss_tracker.update_state(loss, sample_weight=batch_size)
         for tracker in self.metrics[1:]:
             tracker.update_state(terms[tracker.name], sample_weight=batch_size)
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if is_multi_worker():
+            # Keras' `fit` reduces the logs of several workers along axis 0,
+            # which a scalar does not have (tensorflow/tensorflow#72388).
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     # --- The verbs of every autoencoder ---------------------------------------
 

@@ -26,6 +26,7 @@ import datetime
 import json
 import os
 import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -39,11 +40,14 @@ from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
 from keras_ae.data import load_dataset
 from keras_ae.data import make_dataset
+from keras_ae.distribute import DISTRIBUTION_STRATEGIES
+from keras_ae.distribute import is_chief
+from keras_ae.distribute import make_strategy
+from keras_ae.distribute import worker_values
 from keras_ae.losses import RECONSTRUCTION_LOSSES
 from keras_ae.registry import build_autoencoder
 from keras_ae.registry import list_autoencoders
 
-DISTRIBUTION_STRATEGIES = ("none", "mirrored", "multi-worker")
 BACKUP_DIR = "backup"
 
 
@@ -56,9 +60,32 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
     the backup on disk is always a whole one. When a kill falls between the
     two renames, the weights are one epoch ahead of the recorded epoch
     counter and that epoch is trained once more.
+
+    With `read_only=True` (the workers of a multi-worker run other than the
+    chief) it restores the chief's backup but never writes or deletes it.
+    Under a multi-worker strategy, training starts only when every worker
+    restored the same epoch.
     """
 
+    def __init__(self, backup_dir, read_only=False, **kwargs):
+        super().__init__(backup_dir, **kwargs)
+        self.read_only = read_only
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        _check_same_on_every_worker(
+            self.model.distribute_strategy, "epoch to start from",
+            getattr(self.model, "_initial_epoch", None) or 0,
+            "the workers restored different backups; resuming a multi-worker "
+            "run needs an --output-dir that every worker shares")
+
+    def on_train_end(self, logs=None):
+        if not self.read_only:
+            super().on_train_end(logs)
+
     def _save_model(self):
+        if self.read_only:
+            return
         os.makedirs(self.backup_dir, exist_ok=True)
         partial_weights = os.path.join(self.backup_dir, "partial.weights.h5")
         self.model.save_weights(partial_weights, overwrite=True)
@@ -68,21 +95,6 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
                        "batch": self._last_batch_seen}, f)
         os.replace(partial_weights, self._weights_path)
         os.replace(partial_metadata, self._training_metadata_path)
-
-
-def make_strategy(distribute):
-    """Returns the `tf.distribute` strategy named by `distribute`.
-
-    `"none"` is the default strategy (one device); `"mirrored"` replicates
-    the model on every local GPU (or CPU when there is none);
-    `"multi-worker"` trains across the machines that `TF_CONFIG` describes.
-    """
-    check_choice("distribute", distribute, DISTRIBUTION_STRATEGIES)
-    if distribute == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    if distribute == "multi-worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.get_strategy()
 
 
 def default_run_name(family, variational):
@@ -156,12 +168,28 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
         "dataset": dataset, "seed": seed, "learning_rate": learning_rate,
         "distribute": distribute, "family_options": family_options,
     }
-    resuming = _check_run_dir(run_dir, resume, config)
-
     (x_train, y_train), (x_val, y_val) = load_dataset(dataset, seed=seed)
     check_finite("dataset", x_train)
     check_finite("dataset", x_val)
     strategy = make_strategy(distribute)
+    chief = is_chief(strategy)
+    # Only the chief checks the run directory; every worker learns its verdict
+    # before anything is written, so none is left waiting for one that stopped.
+    refusal, resuming = None, False
+    if chief:
+        try:
+            resuming = _check_run_dir(run_dir, resume, config)
+        except ValueError as error:
+            refusal = error
+    if refusal is not None:
+        worker_values(strategy, 1)
+        raise refusal
+    if max(worker_values(strategy, 0)):
+        raise ValueError(
+            f"The chief worker refused the run {run_dir!r} (see its error); "
+            "nothing was written."
+        )
+
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         model = build_autoencoder(
@@ -171,7 +199,37 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
         )
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
 
-    # --- Train ----------------------------------------------------------------
+    if chief:
+        result = _fit_and_write(model, config, x_train, (x_val, y_val),
+                                output_dir, run_name, resuming, export, verbose)
+    else:
+        # The other workers take part in every step, including the collective
+        # reads of saving, but write into a scratch directory (as in Keras'
+        # multi-worker guide) and restore the chief's backups.
+        scratch = tempfile.mkdtemp(prefix="keras_ae_worker_")
+        try:
+            result = _fit_and_write(model, config, x_train, (x_val, y_val),
+                                    scratch, run_name, False, export, verbose,
+                                    backup_dir=os.path.join(run_dir, BACKUP_DIR))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        result = {"run_dir": run_dir, "artefacts": {},
+                  "metrics": result["metrics"]}
+    # No worker leaves before the run is written: a worker that stops early
+    # looks like a crashed one to the others.
+    worker_values(strategy, 0)
+    return result
+
+
+def _fit_and_write(model, config, x_train, validation, output_dir, run_name,
+                   resuming, export, verbose, backup_dir=None):
+    """Trains `model` and writes the run into `<output_dir>/<run_name>`.
+
+    `backup_dir` given: restore that (the chief's) backup, never write one.
+    """
+    x_val, y_val = validation
+    run_dir = os.path.join(output_dir, run_name)
+    batch_size, seed = config["batch_size"], config["seed"]
     os.makedirs(run_dir, exist_ok=resuming)
     if not resuming:
         _write_json(os.path.join(run_dir, "run_config.json"), config)
@@ -181,12 +239,14 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
                                   append=True),
         # After the CSV row: a run killed between the two redoes the epoch
         # and `read_history` keeps the last row of each epoch.
-        AtomicBackupAndRestore(os.path.join(run_dir, BACKUP_DIR)),
+        AtomicBackupAndRestore(backup_dir or os.path.join(run_dir, BACKUP_DIR),
+                               read_only=backup_dir is not None),
     ]
     model.fit(
         make_dataset(x_train, batch_size=batch_size, seed=seed),
         validation_data=make_dataset(x_val, batch_size=batch_size, shuffle=False),
-        epochs=epochs, callbacks=callbacks, verbose=verbose, shuffle=False,
+        epochs=config["epochs"], callbacks=callbacks, verbose=verbose,
+        shuffle=False,
     )
 
     # --- Write the artefacts --------------------------------------------------
@@ -298,6 +358,14 @@ def _check_run_dir(run_dir, resume, config):
     return True
 
 
+def _check_same_on_every_worker(strategy, what, value, why):
+    values = worker_values(strategy, value)
+    if min(values) != max(values):
+        raise ValueError(
+            f"The workers disagree on the {what}: {sorted(set(values))}; {why}."
+        )
+
+
 def _write_json(path, data):
     with open(path, "x") as f:
         json.dump(data, f, indent=2)
@@ -306,7 +374,11 @@ def _write_json(path, data):
 
 def summarize(result):
     """Formats a `train()` result for the terminal."""
-    lines = [f"Run written to {result['run_dir']}"]
+    if not result["artefacts"]:  # a worker of a multi-worker run
+        lines = [f"Trained as a worker; the chief writes the run to "
+                 f"{result['run_dir']}"]
+    else:
+        lines = [f"Run written to {result['run_dir']}"]
     width = max(len(k) for k in [*result["artefacts"], *result["metrics"]])
     for name, path in result["artefacts"].items():
         lines.append(f"  {name:<{width}}  {path}")

@@ -1,4 +1,4 @@
-"""The main job: artefacts, refusals before writing, resume, distribution."""
+"""The main job: artefacts, refusals before writing, resume."""
 
 import json
 import os
@@ -181,48 +181,3 @@ def test_a_killed_run_resumes_from_its_last_completed_epoch(tmp_path):
     # Training went on from where it stopped instead of starting over.
     assert history["loss"][-1] < history["loss"][0]
     assert (tmp_path / "run" / "model.keras").exists()
-
-
-_DISTRIBUTED = """
-import json, sys
-import numpy as np
-import tensorflow as tf
-cpu = tf.config.list_physical_devices("CPU")[0]
-tf.config.set_logical_device_configuration(
-    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import keras
-import keras_ae
-
-x = np.random.default_rng(0).uniform(size=(64, 12)).astype("float32")
-weights = np.random.default_rng(1).uniform(0.5, 1.5, size=64).astype("float32")
-
-def run(strategy):
-    with strategy.scope():
-        keras.utils.set_random_seed(0)
-        model = keras_ae.build_autoencoder("dense", (12,), 3, hidden_units=(16,))
-        model.compile(optimizer=keras.optimizers.SGD(0.05))
-    data = tf.data.Dataset.from_tensor_slices((x, x, weights)).batch(32)
-    history = model.fit(data, epochs=3, verbose=0, shuffle=False).history
-    return history["loss"], [w.numpy().tolist() for w in model.weights]
-
-single = run(tf.distribute.get_strategy())
-mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-mirrored = run(mirrored_strategy)
-print(json.dumps({"replicas": mirrored_strategy.num_replicas_in_sync,
-                  "single": single, "mirrored": mirrored}))
-"""
-
-
-@pytest.mark.slow
-def test_mirrored_training_on_two_devices_matches_one_device():
-    result = subprocess.run(
-        [sys.executable, "-c", _DISTRIBUTED], capture_output=True, text=True,
-        timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["replicas"] == 2
-    single_loss, single_weights = report["single"]
-    mirrored_loss, mirrored_weights = report["mirrored"]
-    np.testing.assert_allclose(mirrored_loss, single_loss, rtol=1e-4)
-    for a, b in zip(single_weights, mirrored_weights):
-        np.testing.assert_allclose(np.array(b), np.array(a), atol=1e-5)
