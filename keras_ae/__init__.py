@@ -3,6 +3,7 @@
 from keras_ae import families  # noqa: F401  (registers the families)
 from keras_ae import corruptions  # noqa: F401
 from keras_ae import data  # noqa: F401
+from keras_ae import distribute  # noqa: F401
 from keras_ae import evaluation  # noqa: F401
 from keras_ae import export  # noqa: F401
 from keras_ae import plotting  # noqa: F401

@@ -42,18 +42,40 @@ def check_positive_ints(name, values, allow_empty=False):
     return tuple(int(v) for v in checked)
 
 
-def check_non_negative_number(name, value):
-    """Returns `value` as a float if it is a finite number >= 0."""
+def check_number(name, value, minimum=None, maximum=None):
+    """Returns `value` as a float if it is a finite number in [minimum, maximum].
+
+    `None` leaves that side unbounded.
+    """
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not np.isfinite(value)
-        or value < 0
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
     ):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
+        if minimum is not None and maximum is not None:
+            allowed = f"a number in [{minimum:g}, {maximum:g}]"
+        elif minimum is not None:
+            allowed = f"a finite number >= {minimum:g}"
+        elif maximum is not None:
+            allowed = f"a finite number <= {maximum:g}"
+        else:
+            allowed = "a finite number"
+        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")
     return float(value)
+
+
+def check_non_negative_number(name, value):
+    """Returns `value` as a float if it is a finite number >= 0."""
+    return check_number(name, value, minimum=0)
+
+
+def check_bool(name, value):
+    """Returns `value` if it is a bool (not merely truthy), raises otherwise."""
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+    return value
 
 
 def check_choice(name, value, allowed):

@@ -26,6 +26,8 @@ import numbers
 import keras
 from keras import ops
 
+from keras_ae.checks import check_bool
+from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_positive_ints
 from keras_ae.checks import check_seed
@@ -82,8 +84,8 @@ class GaussianNoise(_Corruption):
 
     def __init__(self, noise_factor=0.5, clip=True, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.noise_factor = _check_number("noise_factor", noise_factor, 0.0, None)
-        self.clip = _check_bool("clip", clip)
+        self.noise_factor = check_number("noise_factor", noise_factor, minimum=0)
+        self.clip = check_bool("clip", clip)
 
     def corrupt(self, inputs):
         noise = keras.random.normal(ops.shape(inputs), dtype=inputs.dtype,
@@ -125,7 +127,7 @@ class SaltAndPepper(_Corruption):
 
     def __init__(self, rate=0.1, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _check_number("rate", rate, 0.0, 1.0)
+        self.rate = check_number("rate", rate, 0.0, 1.0)
 
     def corrupt(self, inputs):
         shape = ops.shape(inputs)
@@ -255,7 +257,7 @@ class TokenMasking(_Corruption):
 
     def __init__(self, rate=0.5, patch_size=7, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.rate = _check_number("rate", rate, 0.0, 1.0)
+        self.rate = check_number("rate", rate, 0.0, 1.0)
         self.patch_size = check_positive_int("patch_size", patch_size)
 
     def corrupt(self, inputs):
@@ -297,30 +299,6 @@ class TokenMasking(_Corruption):
         config = super().get_config()
         config.update({"rate": self.rate, "patch_size": self.patch_size})
         return config
-
-
-def _check_number(name, value, minimum, maximum):
-    """Returns `value` as a float in [minimum, maximum] (None: unbounded)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or value != value
-        or value < minimum
-        or (maximum is not None and value > maximum)
-        or value == float("inf")
-    ):
-        allowed = (f"in [{minimum:g}, {maximum:g}]" if maximum is not None
-                   else f"a finite number >= {minimum:g}")
-        raise ValueError(
-            f"`{name}` must be {allowed}. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
-    return value
 
 
 def _check_size(name, size):

@@ -29,7 +29,6 @@ import shutil
 import tempfile
 
 import keras
-import tensorflow as tf
 
 from keras_ae import export as export_lib
 from keras_ae import plotting

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_ae.checks import check_bool
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
@@ -51,10 +52,7 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
     """
     filters = check_positive_ints("filters", filters)
     kernel_size = check_positive_int("kernel_size", kernel_size)
-    if not isinstance(batch_norm, bool):
-        raise ValueError(
-            f"`batch_norm` must be a bool. Received: batch_norm={batch_norm!r}"
-        )
+    check_bool("batch_norm", batch_norm)
     if len(input_shape) not in (2, 3):
         raise ValueError(
             "The conv family takes images of shape (height, width, channels) "

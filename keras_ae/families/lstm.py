@@ -4,6 +4,7 @@ import math
 
 import keras
 
+from keras_ae.checks import check_bool
 from keras_ae.checks import check_positive_ints
 from keras_ae.layers import PositionalEmbedding
 from keras_ae.registry import register_family
@@ -64,12 +65,9 @@ def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
     (None, 32)
     """
     units = check_positive_ints("units", units)
-    for name, value in (("bidirectional", bidirectional),
-                        ("step_embedding", step_embedding), ("unroll", unroll)):
-        if not isinstance(value, bool):
-            raise ValueError(
-                f"`{name}` must be a bool. Received: {name}={value!r}"
-            )
+    check_bool("bidirectional", bidirectional)
+    check_bool("step_embedding", step_embedding)
+    check_bool("unroll", unroll)
     if len(input_shape) not in (2, 3):
         raise ValueError(
             "The lstm family takes sequences of shape (timesteps, features) "
