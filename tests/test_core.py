@@ -34,6 +34,18 @@ def test_sampling_is_reproducible_for_a_seed_and_serializable():
     assert Sampling.from_config(layer.get_config()).seed == 3
 
 
+def test_sampling_on_one_device_draws_keras_normal_sequence():
+    # Sampling folds the replica's id into its seed only under several
+    # replicas (tests/test_distribute.py); on one device it draws what
+    # keras.random.normal draws from the same seed, call after call.
+    zeros = np.zeros((5, 3), "float32")
+    layer, generator = Sampling(seed=11), keras.random.SeedGenerator(11)
+    for _ in range(3):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(layer([zeros, zeros])),
+            keras.ops.convert_to_numpy(keras.random.normal((5, 3), seed=generator)))
+
+
 @pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
 def test_sampling_rejects_bad_seed(seed):
     with pytest.raises(ValueError, match="seed"):
