@@ -100,18 +100,27 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(command, count=2, env=None):
-    """Starts `command` once per worker of a local `TF_CONFIG` cluster.
+def _start_workers(command, env=None, with_chief=False):
+    """Starts `command` once per task of a local two-task `TF_CONFIG` cluster.
 
-    `command` is a list, or a function of the worker's index giving one.
+    The first process is the chief: worker 0, or the `chief` task of a
+    cluster that has one (`with_chief=True`). `command` is a list, or a
+    function of the process's position giving one.
     """
-    workers = [f"localhost:{port}" for port in _free_ports(count)]
+    first, second = (f"localhost:{port}" for port in _free_ports(2))
+    if with_chief:
+        cluster = {"chief": [first], "worker": [second]}
+        tasks = [("chief", 0), ("worker", 0)]
+    else:
+        cluster = {"worker": [first, second]}
+        tasks = [("worker", 0), ("worker", 1)]
     processes = []
-    for index in range(count):
-        tf_config = {"cluster": {"worker": workers},
-                     "task": {"type": "worker", "index": index}}
+    for position, (task_type, index) in enumerate(tasks):
+        tf_config = {"cluster": cluster,
+                     "task": {"type": task_type, "index": index}}
         processes.append(subprocess.Popen(
-            command(index) if callable(command) else command, env={**(env or ENV), "TF_CONFIG": json.dumps(tf_config)},
+            command(position) if callable(command) else command,
+            env={**(env or ENV), "TF_CONFIG": json.dumps(tf_config)},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return processes
 
@@ -210,12 +219,14 @@ def _files(directory):
 
 
 @pytest.mark.slow
-def test_the_chief_alone_writes_a_multi_worker_run(tmp_path):
+@pytest.mark.parametrize("with_chief", [False, True],
+                         ids=["worker-0-is-chief", "chief-task"])
+def test_the_chief_alone_writes_a_multi_worker_run(tmp_path, with_chief):
     output_dir, scratch = tmp_path / "runs", tmp_path / "scratch"
     scratch.mkdir()
     env = {**ENV, "TMPDIR": str(scratch)}
     command = _train_command(output_dir, "--epochs", "2")
-    results = _wait(_start_workers(command, env=env))
+    results = _wait(_start_workers(command, env=env, with_chief=with_chief))
     for code, _, stderr in results:
         assert code == 0, stderr[-3000:]
     assert "Run written to" in results[0][1]
@@ -234,7 +245,7 @@ def test_the_chief_alone_writes_a_multi_worker_run(tmp_path):
     # stops with an error instead of waiting for it; nothing is written.
     before = {name: (run_dir / name).stat().st_mtime_ns
               for name in _files(run_dir)}
-    results = _wait(_start_workers(command, env=env))
+    results = _wait(_start_workers(command, env=env, with_chief=with_chief))
     assert [code for code, _, _ in results] == [2, 2]
     assert "already exists" in results[0][2]
     assert "chief worker refused" in results[1][2]
