@@ -60,3 +60,15 @@ def worker_values(strategy, value):
         return strategy.gather(per_replica, axis=0)
 
     return gather().numpy().tolist()
+
+
+def check_same_on_every_worker(strategy, what, value, why):
+    """Raises `ValueError` on every worker unless all hold the same `value`.
+
+    A collective operation, like `worker_values`.
+    """
+    values = worker_values(strategy, value)
+    if min(values) != max(values):
+        raise ValueError(
+            f"The workers disagree on the {what}: {sorted(set(values))}; {why}."
+        )

@@ -40,6 +40,7 @@ from keras_ae.checks import check_seed
 from keras_ae.data import load_dataset
 from keras_ae.data import make_dataset
 from keras_ae.distribute import DISTRIBUTION_STRATEGIES
+from keras_ae.distribute import check_same_on_every_worker
 from keras_ae.distribute import is_chief
 from keras_ae.distribute import make_strategy
 from keras_ae.distribute import worker_values
@@ -72,7 +73,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        _check_same_on_every_worker(
+        check_same_on_every_worker(
             self.model.distribute_strategy, "epoch to start from",
             getattr(self.model, "_initial_epoch", None) or 0,
             "the workers restored different backups; resuming a multi-worker "
@@ -132,8 +133,9 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
         family_options: dict of the family's own options, or `None`.
 
     Returns:
-        A dict with `run_dir`, `artefacts` (name -> path) and `metrics`
-        (the last epoch's logged figures).
+        A dict with `run_dir`, `artefacts` (name -> path), `metrics` (the
+        last epoch's logged figures) and `chief` (`False` on the workers of a
+        multi-worker run that are not its chief: they write no artefacts).
     """
     # --- Check everything before touching the disk ---------------------------
     check_choice("family", family, list_autoencoders())
@@ -180,11 +182,8 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
             resuming = _check_run_dir(run_dir, resume, config)
         except ValueError as error:
             refusal = error
-    if refusal is not None:
-        worker_values(strategy, 1)
-        raise refusal
-    if max(worker_values(strategy, 0)):
-        raise ValueError(
+    if max(worker_values(strategy, refusal is not None)):
+        raise refusal or ValueError(
             f"The chief worker refused the run {run_dir!r} (see its error); "
             "nothing was written."
         )
@@ -214,6 +213,7 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
             shutil.rmtree(scratch, ignore_errors=True)
         result = {"run_dir": run_dir, "artefacts": {},
                   "metrics": result["metrics"]}
+    result["chief"] = chief
     # No worker leaves before the run is written: a worker that stops early
     # looks like a crashed one to the others.
     worker_values(strategy, 0)
@@ -357,14 +357,6 @@ def _check_run_dir(run_dir, resume, config):
     return True
 
 
-def _check_same_on_every_worker(strategy, what, value, why):
-    values = worker_values(strategy, value)
-    if min(values) != max(values):
-        raise ValueError(
-            f"The workers disagree on the {what}: {sorted(set(values))}; {why}."
-        )
-
-
 def _write_json(path, data):
     with open(path, "x") as f:
         json.dump(data, f, indent=2)
@@ -373,7 +365,7 @@ def _write_json(path, data):
 
 def summarize(result):
     """Formats a `train()` result for the terminal."""
-    if not result["artefacts"]:  # a worker of a multi-worker run
+    if not result.get("chief", True):
         lines = [f"Trained as a worker; the chief writes the run to "
                  f"{result['run_dir']}"]
     else:
