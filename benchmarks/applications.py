@@ -44,39 +44,41 @@ never overwritten (pass --overwrite to replace them).
 
 Usage:
 
-    python -m benchmarks.applications                         # full run
-    python -m benchmarks.applications --mnist-dir DIR         # + MNIST test
+    python -m benchmarks.applications --overwrite             # full run
+    python -m benchmarks.applications --mnist-dir DIR --overwrite  # + MNIST
     python -m benchmarks.applications --tiny --families dense --output-dir tiny_results
 """
 
 import argparse
-import datetime
 import os
-import shlex
 import shutil
 import sys
 import time
-from benchmarks.machine import machine_description
 
-RESULTS = ("applications.json", "applications.md")
+import keras
+import matplotlib.pyplot as plt
+
+import keras_ae
+from benchmarks import common
+from keras_ae import evaluation
+from keras_ae.corruptions import GaussianNoise
+from keras_ae.corruptions import Occlusion
+from keras_ae.data import load_digits
+from keras_ae.data import load_idx
+from keras_ae.data import make_dataset
+from keras_ae.timeseries import evaluate_timeseries_anomaly
+from keras_ae.timeseries import make_yahoo_task
+
 FIGURES_DIR = "applications_figures"
 MNIST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def parse_args(argv=None):
-    from keras_ae.registry import list_autoencoders
-
     parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.applications",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", nargs="+", default=list_autoencoders(),
-                        choices=list_autoencoders(),
-                        help="families to benchmark (default: all)")
-    parser.add_argument("--epochs", type=int, default=15,
-                        help="training epochs of every digits model "
-                        "(default: %(default)s)")
-    parser.add_argument("--latent-dim", type=int, default=16,
-                        help="size of the code (default: %(default)s)")
+    common.add_common_arguments(parser, epochs=15)
     parser.add_argument("--batch-size", type=int, default=128,
                         help="training batch size (default: %(default)s)")
     parser.add_argument("--fine-tune-steps", type=int, default=300,
@@ -99,35 +101,23 @@ def parse_args(argv=None):
                         help="directory of the official MNIST test set IDX "
                         "files, an extra held-out set (default: "
                         "$KERAS_AE_MNIST_DIR, else none)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the weights, shuffles, corruptions and "
-                        "label subsets (default: %(default)s)")
-    parser.add_argument("--output-dir", default=os.path.join("benchmarks",
-                                                             "results"),
-                        help="where the results go (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace existing results")
     parser.add_argument("--tiny", action="store_true",
                         help="a smoke run: 1 epoch, 20 fine-tuning steps, "
                         "k=5, 100 likelihood examples, 2 time-series epochs, "
                         "10 labels per class only; figures are meaningless")
-    args = parser.parse_args(argv)
+    args = common.parse_checked(
+        parser, argv, positive=("epochs", "latent_dim", "batch_size",
+                                "iw_samples", "likelihood_examples",
+                                "timeseries_epochs"),
+        non_negative=("seed", "fine_tune_steps"))
     if args.tiny:
         args.epochs, args.fine_tune_steps, args.iw_samples = 1, 20, 5
         args.likelihood_examples, args.timeseries_epochs = 100, 2
-    for name in ("epochs", "latent_dim", "batch_size", "iw_samples",
-                 "likelihood_examples", "timeseries_epochs"):
-        if getattr(args, name) <= 0:
-            parser.error(f"--{name.replace('_', '-')} must be > 0. "
-                         f"Received: {getattr(args, name)}")
     if args.mnist_dir and not find_mnist_files(args.mnist_dir):
         parser.error(f"--mnist-dir holds no {MNIST_FILES[0]}[.gz] and "
                      f"{MNIST_FILES[1]}[.gz]. Received: {args.mnist_dir}")
-    existing = [name for name in (*RESULTS, FIGURES_DIR)
-                if os.path.exists(os.path.join(args.output_dir, name))]
-    if existing and not args.overwrite:
-        parser.error(f"{', '.join(existing)} already exist(s) in "
-                     f"{args.output_dir}; pass --overwrite to replace them")
+    args.paths = common.result_paths(parser, args, "applications",
+                                     extra=(FIGURES_DIR,))
     return args
 
 
@@ -142,30 +132,8 @@ def find_mnist_files(directory):
     return tuple(paths) if len(paths) == 2 else None
 
 
-def public_command(argv):
-    """The command line, with machine paths replaced by placeholders."""
-    words, hide = ["python", "-m", "benchmarks.applications"], False
-    for arg in argv:
-        if hide:
-            words.append("<dir>")
-            hide = False
-        elif arg in ("--mnist-dir", "--output-dir"):
-            words.append(arg)
-            hide = True
-        elif arg.startswith(("--mnist-dir=", "--output-dir=")):
-            words.append(arg.split("=", 1)[0] + "=<dir>")
-        else:
-            words.append(shlex.quote(arg))
-    return " ".join(words)
-
-
 def train(family, x, args, variational=False, corruption=None, options=None,
           loss="bce"):
-    import keras
-
-    import keras_ae
-    from keras_ae.data import make_dataset
-
     keras.utils.set_random_seed(args.seed)
     model = keras_ae.build_autoencoder(
         family, x.shape[1:], args.latent_dim, variational=variational,
@@ -180,10 +148,6 @@ def train(family, x, args, variational=False, corruption=None, options=None,
 
 def benchmark_family(family, args, train_set, held_out, figures):
     """Trains the family's models and evaluates them on every held-out set."""
-    from keras_ae import evaluation
-    from keras_ae.corruptions import GaussianNoise
-    from keras_ae.corruptions import Occlusion
-
     x_train, y_train = train_set
     labels_per_class = (10,) if args.tiny else (10, 100, None)
     models, seconds = {}, {}
@@ -238,16 +202,11 @@ def benchmark_family(family, args, train_set, held_out, figures):
               f"{c['probe_accuracy_10']:.3f}; IW-NLL "
               f"{r['likelihood']['iw_nll']:.1f}; anomaly AUC "
               f"{r['anomaly']['roc_auc']:.3f}", flush=True)
-        import matplotlib.pyplot as plt
-
         plt.close("all")
     return results
 
 
 def benchmark_timeseries(family, args, figures):
-    from keras_ae.timeseries import evaluate_timeseries_anomaly
-    from keras_ae.timeseries import make_yahoo_task
-
     task = make_yahoo_task()
     try:
         return evaluate_timeseries_anomaly(
@@ -260,24 +219,15 @@ def benchmark_timeseries(family, args, figures):
         return None
 
 
-def fmt(value, digits=3):
-    return "-" if value is None else f"{value:.{digits}f}"
+fmt = common.fmt
 
 
 def to_markdown(report):
-    machine, config = report["machine"], report["config"]
+    config = report["config"]
     lines = [
         "# Applications benchmark",
         "",
-        f"Command: `{report['command']}`  ",
-        f"Date: {report['date']}  ",
-        f"Machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
-        f"{machine['memory']} RAM, {machine['gpus']} GPU(s); "
-        f"{machine['platform']}  ",
-        f"Software: Python {machine['python']}, TensorFlow "
-        f"{machine['tensorflow']}, Keras {machine['keras']}, scikit-learn "
-        f"{machine['scikit_learn']}",
-        "",
+        *common.header_lines(report),
         f"Every model: the family's default options, latent_dim "
         f"{config['latent_dim']}, BCE loss, Adam 1e-3, {config['epochs']} "
         f"epoch(s) at batch {config['batch_size']} on the 4,000 embedded "
@@ -351,13 +301,9 @@ def to_markdown(report):
 
 
 def main(argv=None):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    from keras_ae.data import load_digits
-    from keras_ae.data import load_idx
-    from keras_ae.evaluation import write_json
-
+    start = time.perf_counter()
     (x_train, y_train), (x_val, y_val) = load_digits(seed=args.seed)
     held_out = {"embedded_validation": (x_val, y_val)}
     if args.mnist_dir:
@@ -378,9 +324,10 @@ def main(argv=None):
                 print(f"[{family}/yahoo] AUC {series['roc_auc']:.3f} (PCA "
                       f"{series['pca_roc_auc']:.3f})", flush=True)
     report = {
-        "command": public_command(argv),
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine_description(),
+        "command": common.public_command("benchmarks.applications", argv),
+        "date": common.now(),
+        "machine": common.machine_description(),
+        "wall_seconds": time.perf_counter() - start,
         "config": {k: getattr(args, k) for k in (
             "families", "epochs", "latent_dim", "batch_size", "fine_tune_steps",
             "iw_samples", "likelihood_examples", "normal_class",
@@ -389,14 +336,10 @@ def main(argv=None):
         "results": results,
         "timeseries": timeseries,
     }
-    for name in RESULTS:
-        path = os.path.join(args.output_dir, name)
-        if args.overwrite and os.path.exists(path):
-            os.remove(path)
-    write_json(os.path.join(args.output_dir, RESULTS[0]), report)
-    with open(os.path.join(args.output_dir, RESULTS[1]), "x") as f:
-        f.write(to_markdown(report))
-    print(f"Wrote {', '.join(RESULTS)} and {FIGURES_DIR}/ to {args.output_dir}")
+    common.write_results(args.paths, report, to_markdown(report),
+                         args.overwrite)
+    print(f"Wrote applications.json, applications.md and {FIGURES_DIR}/ to "
+          f"{args.output_dir}")
 
 
 if __name__ == "__main__":

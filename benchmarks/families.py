@@ -2,10 +2,10 @@
 
 Run it from the repository root:
 
-    python -m benchmarks.families               # 5 epochs per model
-    python -m benchmarks.families --epochs 1    # a quick end-to-end check;
-                                                # its figures are not to be
-                                                # quoted
+    python -m benchmarks.families --overwrite   # 5 epochs per model
+    python -m benchmarks.families --epochs 1 --output-dir /tmp/families
+                                 # a quick end-to-end check; its figures
+                                 # are not to be quoted
 
 For every registered family (`keras_ae.list_autoencoders()`), as an AE and
 as a VAE, it builds the model with the family's default options
@@ -31,109 +31,42 @@ the 1,000 validation digits:
   averaged over `--elbo-evaluations` evaluations (its standard deviation
   over them is reported too).
 
-Results go to `<output>.json` and `<output>.md` (default
-`benchmarks/results/families`), with the machine's description, its load
-average before and after, and the command. Throughput depends on the
-machine's load: run it on a quiet machine.
+Results go to `<output-dir>/families.json` and `families.md` (default
+`benchmarks/results/`), with the machine's description, its load average
+before and after, and the command; existing results are replaced only with
+`--overwrite`. Throughput depends on the machine's load: run it on a quiet
+machine.
 """
 
 import argparse
-import datetime
-import json
-import os
-import shlex
 import sys
 import time
-from benchmarks.machine import load_average
-from benchmarks.machine import machine_description
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_OUTPUT = os.path.join(HERE, "results", "families")
+import keras
+import numpy as np
+import tensorflow as tf
+
+import keras_ae
+from benchmarks import common
+from keras_ae.data import load_digits
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.families",
         description="Train every family as an AE and a VAE on the embedded "
         "digits and report size, throughput and validation quality.")
-    parser.add_argument("--epochs", type=int, default=5,
-                        help="training epochs per model (default: 5)")
-    parser.add_argument("--latent-dim", type=int, default=16,
-                        help="size of the code (default: 16)")
-    parser.add_argument("--families", nargs="+", default=None,
-                        help="families to run (default: all registered)")
+    common.add_common_arguments(parser, epochs=5)
     parser.add_argument("--elbo-evaluations", type=int, default=5,
                         help="evaluations averaged for a VAE's negative ELBO "
-                        "(default: 5)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of weights, shuffling and sampling")
-    parser.add_argument("--output", default=DEFAULT_OUTPUT,
-                        help="output path without extension; .json and .md "
-                        "are written (default: benchmarks/results/families)")
-    args = parser.parse_args(argv)
-    for name in ("epochs", "latent_dim", "elbo_evaluations"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+                        "(default: %(default)s)")
+    args = common.parse_checked(
+        parser, argv, positive=("epochs", "latent_dim", "elbo_evaluations"))
+    args.paths = common.result_paths(parser, args, "families")
     return args
 
 
-# === Machine ===
-
-
-def public_command(argv):
-    """The command line, with an absolute output path replaced by a placeholder."""
-    words, hide = ["python", "-m", "benchmarks.families"], False
-    for arg in argv:
-        if hide:
-            words.append("<output>" if os.path.isabs(arg) else shlex.quote(arg))
-            hide = False
-        elif arg == "--output":
-            words.append(arg)
-            hide = True
-        elif arg.startswith("--output=") and os.path.isabs(arg.split("=", 1)[1]):
-            words.append("--output=<output>")
-        else:
-            words.append(shlex.quote(arg))
-    return " ".join(words)
-
-
-# === Measurements ===
-
-
-def make_epoch_timer():
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        """Times the training part of each epoch (validation left out)."""
-
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-            self._start = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_test_begin(self, logs=None):
-            # `fit` validates at the end of each epoch: stop the clock there.
-            self._stop()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self._stop()  # without validation data
-
-        def _stop(self):
-            if self._start is not None:
-                self.seconds.append(time.perf_counter() - self._start)
-                self._start = None
-
-    return EpochTimer()
-
-
 def benchmark_model(family, variational, args, data):
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    import keras_ae
-
     (x_train, _), (x_val, _) = data
     keras.utils.set_random_seed(args.seed)
     model = keras_ae.build_autoencoder(
@@ -141,15 +74,13 @@ def benchmark_model(family, variational, args, data):
         reconstruction_loss="bce", seed=args.seed if variational else None,
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
-    timer = make_epoch_timer()
+    timer = common.EpochTimer()
     start = time.perf_counter()
     history = model.fit(x_train, validation_data=(x_val,), epochs=args.epochs,
                         batch_size=128, shuffle=True, verbose=0,
                         callbacks=[timer])
     wall_seconds = time.perf_counter() - start
-
-    steady = timer.seconds[1:] or timer.seconds
-    samples_per_s = len(x_train) * len(steady) / sum(steady)
+    timing = timer.summary(len(x_train), warmup_epochs=1)
 
     reconstructions = model.reconstruct(x_val)
     mse = float(np.mean(np.square(reconstructions - x_val)))
@@ -159,9 +90,9 @@ def benchmark_model(family, variational, args, data):
         "family": family,
         "model": "VAE" if variational else "AE",
         "parameters": int(model.count_params()),
-        "samples_per_s": samples_per_s,
-        "warmup_included": len(timer.seconds) < 2,
-        "epoch_seconds": timer.seconds,
+        "samples_per_s": timing["examples_per_second"],
+        "warmup_included": timing["warmup_included"],
+        "epoch_seconds": timer.train_seconds,
         "fit_wall_seconds": wall_seconds,
         "val_loss_history": [float(v) for v in history.history["val_loss"]],
         "val_mse": mse,
@@ -190,24 +121,11 @@ def benchmark_model(family, variational, args, data):
 # === Report ===
 
 
-def fmt(value, digits=1):
-    return "n/a" if value is None else f"{value:,.{digits}f}"
-
-
 def to_markdown(report):
-    machine = report["machine"]
     lines = [
         "# Families on the embedded digits",
         "",
-        f"Date: {report['date']}. Command: `{report['command']}`.",
-        "",
-        f"Machine: {machine['cpu']}, {machine['logical_cpus']} logical CPUs, "
-        f"{machine['gpus']} GPU; {machine['platform']}; Python "
-        f"{machine['python']}, TensorFlow {machine['tensorflow']}, Keras "
-        f"{machine['keras']}. Load average (1, 5, 15 min) before: "
-        f"{report['load_average_before']}, after: "
-        f"{report['load_average_after']}.",
-        "",
+        *common.header_lines(report),
         f"Training: {report['train_examples']} digits, {report['epochs']} "
         f"epoch(s), batch 128, Adam 1e-3, BCE loss, latent_dim "
         f"{report['latent_dim']}, default options of each family. "
@@ -225,15 +143,16 @@ def to_markdown(report):
         "| val PSNR (dB) | val BCE (nats) | val -ELBO (nats) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    fmt = common.fmt
     for r in report["results"]:
         elbo = "-"
         if "val_neg_elbo_nats" in r:
-            elbo = (f"{fmt(r['val_neg_elbo_nats'])} ± "
-                    f"{fmt(r['val_neg_elbo_std_nats'])}")
+            elbo = (f"{fmt(r['val_neg_elbo_nats'], 1)} ± "
+                    f"{fmt(r['val_neg_elbo_std_nats'], 1)}")
         lines.append(
             f"| {r['family']} | {r['model']} | {r['parameters']:,} "
             f"| {fmt(r['samples_per_s'], 0)} | {fmt(r['val_mse'], 4)} "
-            f"| {fmt(r['val_psnr_db'], 2)} | {fmt(r['val_bce_nats'])} "
+            f"| {fmt(r['val_psnr_db'], 2)} | {fmt(r['val_bce_nats'], 1)} "
             f"| {elbo} |"
         )
     lines += [
@@ -253,22 +172,10 @@ def to_markdown(report):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-    import keras_ae
-    from keras_ae.data import load_digits
-
-    families = args.families or keras_ae.list_autoencoders()
-    unknown = sorted(set(families) - set(keras_ae.list_autoencoders()))
-    if unknown:
-        raise SystemExit(
-            f"Unknown family: {', '.join(unknown)}; registered: "
-            f"{', '.join(keras_ae.list_autoencoders())}")
-
-    load_before = load_average()
+    start, load_before = time.perf_counter(), common.load_average()
     data = load_digits()
     results = []
-    for family in families:
+    for family in args.families:
         for variational in (False, True):
             result = benchmark_model(family, variational, args, data)
             results.append(result)
@@ -279,11 +186,12 @@ def main(argv=None):
                   f"{result['val_psnr_db']:.2f} dB", flush=True)
 
     report = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "command": public_command(argv),
-        "machine": machine_description(),
+        "date": common.now(),
+        "command": common.public_command("benchmarks.families", argv),
+        "machine": common.machine_description(),
         "load_average_before": load_before,
-        "load_average_after": load_average(),
+        "load_average_after": common.load_average(),
+        "wall_seconds": time.perf_counter() - start,
         "epochs": args.epochs,
         "latent_dim": args.latent_dim,
         "elbo_evaluations": args.elbo_evaluations,
@@ -292,14 +200,9 @@ def main(argv=None):
         "val_examples": int(len(data[1][0])),
         "results": results,
     }
-    directory = os.path.dirname(args.output)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(args.output + ".json", "w") as f:
-        json.dump(report, f, indent=2)
-    with open(args.output + ".md", "w") as f:
-        f.write(to_markdown(report))
-    print(f"Wrote {args.output}.json and {args.output}.md")
+    common.write_results(args.paths, report, to_markdown(report),
+                         args.overwrite)
+    print(f"Results written to {args.paths['json']} and {args.paths['md']}")
 
 
 if __name__ == "__main__":

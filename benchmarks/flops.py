@@ -28,8 +28,8 @@ matmuls. This slightly overstates the cost of the first layer, whose input
 needs no gradient, and ignores the optimizer's element-wise update.
 
 `profiler_flops` gives TensorFlow's own count
-(`tf.compat.v1.profiler` with `ProfileOptionBuilder.float_operation()`) as a
-cross-check: it also counts element-wise ops, but not `Einsum`, for which
+(`tf.compat.v1.profiler` with `ProfileOptionBuilder.float_operation()`,
+public APIs only) as a cross-check: it also counts element-wise ops, but not `Einsum`, for which
 TensorFlow registers no FLOP statistics.
 """
 
@@ -125,25 +125,29 @@ def op_flops(op):
 def profiler_flops(model, input_shape=None, batch_size=1):
     """Returns TensorFlow profiler's float-operation count of a forward pass.
 
-    The variables are frozen into constants and the graph of `model(x,
-    training=False)` is profiled with
+    The graph of `model(x, training=False)` is pruned to what its outputs
+    need (`tf.compat.v1.graph_util.extract_sub_graph`: a VAE's unused
+    `z_log_var` head goes) and profiled with
     `tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()`. The
     profiler counts every op with registered FLOP statistics (matmuls,
     convolutions and element-wise arithmetic) and skips the others
     (`Einsum` among them).
     """
     import tensorflow as tf
-    from tensorflow.python.framework import convert_to_constants
 
     input_shape = _input_shape(model, input_shape)
     function = tf.function(lambda x: model(x, training=False))
     concrete = function.get_concrete_function(
         tf.TensorSpec((batch_size, *input_shape), tf.float32))
-    frozen = convert_to_constants.convert_variables_to_constants_v2(concrete)
+    pruned = tf.compat.v1.graph_util.extract_sub_graph(
+        concrete.graph.as_graph_def(add_shapes=True),
+        [tensor.op.name for tensor in concrete.outputs])
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.graph_util.import_graph_def(pruned, name="")
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    profile = tf.compat.v1.profiler.profile(graph=frozen.graph,
-                                            options=options)
+    profile = tf.compat.v1.profiler.profile(graph=graph, options=options)
     return int(profile.total_float_ops)
 
 

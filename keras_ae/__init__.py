@@ -8,6 +8,8 @@ from keras_ae import evaluation  # noqa: F401
 from keras_ae import export  # noqa: F401
 from keras_ae import plotting  # noqa: F401
 from keras_ae import timeseries  # noqa: F401
+from keras_ae.export import convert_to_tflite
+from keras_ae.export import export_saved_model
 from keras_ae.layers import Sampling
 from keras_ae.losses import kl_divergence
 from keras_ae.losses import reconstruction_loss

@@ -2,9 +2,16 @@
 
 Every check raises `ValueError` naming the argument, what was received and
 what is allowed, so that bad input is refused before any file is written.
+The checks of files and directories raise the matching `OSError` instead
+(`FileNotFoundError`, `NotADirectoryError`, `FileExistsError`,
+`PermissionError`) when that is what is wrong. The command line turns both
+into one line and exit code 2.
 """
 
+import json
 import numbers
+import os
+import zipfile
 
 import numpy as np
 
@@ -153,3 +160,319 @@ def check_seed(name, value):
             f"Received: {name}={value!r}"
         )
     return int(value)
+
+
+# --- Arrays of examples -------------------------------------------------------
+
+
+def check_examples(name, x, input_shape=None, unit_range=False,
+                   allow_empty=False):
+    """Returns `x` as a float32 NumPy array of examples, or raises `ValueError`.
+
+    The one check of the data given to a model (`fit`, `evaluate`, `predict`
+    and the verbs) or to an evaluation, made before any step runs: numbers only, finite values, at least one example unless
+    `allow_empty`, the model's `input_shape` when given, and values in [0, 1]
+    when `unit_range` (targets of a binary cross-entropy). `uint8` arrays
+    are raw image bytes: they are refused with the fix, `x / 255.0`, since a
+    model of the zoo expects scaled values.
+
+    Args:
+        name: str, the argument named in errors.
+        x: array-like of shape `(num_examples, *input_shape)`.
+        input_shape: tuple of the shape of one example (`None` entries match
+            any size), or `None` to accept any shape.
+        unit_range: bool, require every value to lie in [0, 1]; a str says
+            why, in errors (e.g. `"reconstruction_loss='bce'"`).
+        allow_empty: bool, accept zero examples.
+
+    Returns:
+        `x` as a float32 NumPy array.
+
+    Example:
+
+    >>> check_examples("x", np.zeros((2, 28, 28, 1)), (28, 28, 1)).shape
+    (2, 28, 28, 1)
+    """
+    array = np.asarray(x)
+    if array.dtype == np.uint8:
+        raise ValueError(
+            f"`{name}` holds uint8 values (raw image bytes, 0 to 255); the "
+            f"models expect floats scaled to [0, 1]: pass {name} / 255.0. "
+            f"Received: {name} of dtype uint8 with shape {array.shape}"
+        )
+    if array.dtype == bool or not (
+        np.issubdtype(array.dtype, np.integer)
+        or np.issubdtype(array.dtype, np.floating)
+    ):
+        raise ValueError(
+            f"`{name}` must be an array of numbers. Received: {name} of dtype "
+            f"{array.dtype} with shape {array.shape}"
+        )
+    if array.ndim == 0:
+        raise ValueError(
+            f"`{name}` must be an array of examples, with the batch dimension "
+            f"first. Received: {name}={array!r}"
+        )
+    if input_shape is not None:
+        expected = tuple(input_shape)
+        if array.ndim != len(expected) + 1 or any(
+            e is not None and d != e for d, e in zip(array.shape[1:], expected)
+        ):
+            shown = ", ".join("None" if d is None else str(d) for d in expected)
+            raise ValueError(
+                f"`{name}` must have shape (batch_size, {shown}) for this "
+                f"model. Received: {name} with shape {array.shape}"
+            )
+    if not allow_empty and len(array) == 0:
+        raise ValueError(
+            f"`{name}` must hold at least one example. Received: {name} with "
+            f"shape {array.shape}"
+        )
+    check_finite(name, array)
+    if unit_range and array.size and (array.min() < 0 or array.max() > 1):
+        low, high = float(array.min()), float(array.max())
+        if np.issubdtype(array.dtype, np.integer) and high > 1:
+            fix = (f"{name} holds integers up to {high:g}; for 8-bit images "
+                   f"pass {name} / 255.0")
+        else:
+            fix = "scale it to [0, 1]"
+        reason = f" ({unit_range})" if isinstance(unit_range, str) else ""
+        raise ValueError(
+            f"`{name}` must be scaled to [0, 1]. Received: {name} with values "
+            f"in [{low:.4g}, {high:.4g}]; {fix}{reason}."
+        )
+    return array.astype("float32", copy=False)
+
+
+def check_model_data(model, x, y=None, validation_data=None, targets=True,
+                     allow_empty=False, names=("x", "y")):
+    """Checks the NumPy data given to a model's `fit`, `evaluate` or `predict`.
+
+    Arrays (NumPy, lists, tensors) go through `check_examples` against the
+    model's input shape; the targets of a model with
+    `reconstruction_loss="bce"` must lie in [0, 1] (the target is `x` itself
+    when `y` is `None` and `targets` is `True`). `tf.data` datasets,
+    generators and `keras.utils.PyDataset`s are passed on unread: their
+    values are seen only while the steps run (the model checks each batch's
+    shape in its first step, and `keras_ae.data.make_dataset` checks its
+    arrays when it builds a pipeline).
+
+    Args:
+        model: an `AutoEncoder` (anything with `input_shape_` and
+            `reconstruction_loss`).
+        x: the inputs.
+        y: the targets, or `None`.
+        validation_data: `None`, a dataset, or a tuple `(x_val,)`,
+            `(x_val, y_val)` or `(x_val, y_val, sample_weight)`.
+        targets: bool, whether `x` is the target when `y` is `None` (`False`
+            for `predict`).
+        allow_empty: bool, accept zero examples.
+        names: the arguments named in errors for `x` and `y`.
+
+    Returns:
+        `(x, y, validation_data)` with every array checked and float32.
+    """
+    if _is_array(x):
+        # Binary cross-entropy takes targets in [0, 1]; MSE takes any.
+        bce = getattr(model, "reconstruction_loss", None) == "bce" and (
+            "binary cross-entropy targets, reconstruction_loss='bce'; "
+            "'mse' takes any range")
+        x = check_examples(names[0], x, model.input_shape_,
+                           unit_range=targets and y is None and bce,
+                           allow_empty=allow_empty)
+        if _is_array(y):
+            y = check_examples(names[1], y, model.input_shape_, unit_range=bce,
+                               allow_empty=allow_empty)
+            if len(y) != len(x):
+                raise ValueError(
+                    f"`{names[0]}` and `{names[1]}` must hold as many "
+                    f"examples. Received: {len(x)} inputs and {len(y)} "
+                    "targets"
+                )
+    if isinstance(validation_data, (tuple, list)) and validation_data and (
+        _is_array(validation_data[0])
+    ):
+        x_val, y_val, _ = check_model_data(
+            model, validation_data[0],
+            validation_data[1] if len(validation_data) > 1 else None,
+            names=("validation_data[0]", "validation_data[1]"))
+        validation_data = (x_val, y_val, *validation_data[2:])
+    return x, y, validation_data
+
+
+def _is_array(value):
+    return isinstance(value, (np.ndarray, list)) or (
+        value is not None and hasattr(value, "__array__")
+        and not isinstance(value, dict)
+    )
+
+
+# --- Files and directories ----------------------------------------------------
+
+
+def check_output_dir(name, path, must_be_new=False, allow_empty=True):
+    """Checks that `path` can hold new files, before anything is written.
+
+    A missing directory is fine when its nearest existing parent is a
+    writable directory (it will be created). Nothing is created here.
+
+    Args:
+        name: str, the argument named in errors.
+        path: str or path-like.
+        must_be_new: bool, refuse a directory that already exists (unless it
+            is empty and `allow_empty`).
+        allow_empty: bool, with `must_be_new`, accept an empty directory.
+
+    Returns:
+        `path` as a str.
+
+    Raises:
+        ValueError: `path` is empty or not a path.
+        NotADirectoryError: `path`, or one of its parents, is a file.
+        FileExistsError: `must_be_new` and the directory exists.
+        PermissionError: the directory (or where it would be created) is not
+            writable.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ValueError(
+            f"`{name}` must be a non-empty path. Received: {name}={path!r}")
+    path = os.fspath(path)
+    existing = path
+    while not os.path.exists(existing):
+        parent = os.path.dirname(existing.rstrip(os.sep)) or os.curdir
+        if parent == existing:
+            break
+        existing = parent
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(
+            f"`{name}` must be a directory, and {existing!r} is a file. "
+            f"Received: {name}={path!r}"
+        )
+    if existing == path and must_be_new and not (
+        allow_empty and not os.listdir(path)
+    ):
+        raise FileExistsError(
+            f"`{name}` already exists and is not empty; nothing is "
+            f"overwritten. Received: {name}={path!r}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"`{name}` is not writable: no permission to write in "
+            f"{existing!r}. Received: {name}={path!r}"
+        )
+    return path
+
+
+def check_keras_file(name, path):
+    """Checks that `path` is a readable `.keras` model file, without loading it.
+
+    A `.keras` file is a zip archive holding `config.json`: a text file, a
+    truncated copy or another archive is named as what it is, rather than
+    reported missing as `keras.saving.load_model` does.
+
+    Args:
+        name: str, the argument named in errors.
+        path: str or path-like.
+
+    Returns:
+        `path` as a str.
+
+    Raises:
+        FileNotFoundError: nothing is at `path`.
+        IsADirectoryError: `path` is a directory.
+        ValueError: `path` is a file but not a `.keras` model.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ValueError(
+            f"`{name}` must be the path of a .keras file. Received: "
+            f"{name}={path!r}")
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"No saved model at {path!r}: `{name}` names no file. Received: "
+            f"{name}={path!r}")
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"`{name}` must be a .keras file, not a directory. Received: "
+            f"{name}={path!r}")
+    if not path.endswith(".keras"):
+        raise ValueError(
+            f"`{name}` must be a .keras file. Received: {name}={path!r}")
+    size = os.path.getsize(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"`{name}` is not a .keras model: {path!r} is not a zip archive "
+            f"({_describe_file(path, size)}); a .keras file is a zip holding "
+            f"config.json and the weights. Received: {name}={path!r}"
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            broken = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(
+            f"`{name}` is a damaged .keras archive ({error}); it may be a "
+            f"truncated copy. Received: {name}={path!r}"
+        ) from None
+    if "config.json" not in names:
+        raise ValueError(
+            f"`{name}` is a zip archive but not a .keras model: it holds no "
+            f"config.json. Received: {name}={path!r}"
+        )
+    if broken is not None:
+        raise ValueError(
+            f"`{name}` is a damaged .keras archive: {broken!r} fails its "
+            f"checksum; it may be a truncated copy. Received: {name}={path!r}"
+        )
+    return path
+
+
+def _describe_file(path, size):
+    if size == 0:
+        return "an empty file"
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"PK"):
+        return f"a truncated or damaged zip of {size} bytes"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"a binary file of {size} bytes"
+    return f"a text file of {size} bytes"
+
+
+def read_json_file(name, path):
+    """Reads a JSON object from `path`, naming the file and what is wrong.
+
+    Args:
+        name: str, what the file is (e.g. `"run_config.json"`), named in
+            errors.
+        path: str or path-like.
+
+    Returns:
+        The decoded dict.
+
+    Raises:
+        FileNotFoundError: nothing is at `path`.
+        ValueError: the file is not valid UTF-8 JSON or not a JSON object.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"`{name}` is missing: nothing is at {path!r}.") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"`{name}` is not valid JSON: {error.msg} at line {error.lineno}, "
+            f"column {error.colno}. Received: file {path!r}") from None
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"`{name}` is not a text file (not UTF-8). Received: file "
+            f"{path!r}") from None
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"`{name}` must hold a JSON object. Received: file {path!r} "
+            f"holding a {type(data).__name__}")
+    return data

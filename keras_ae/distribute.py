@@ -32,10 +32,17 @@ def make_strategy(distribute):
 
 
 def is_multi_worker(strategy=None):
-    """Whether `strategy` (default: the current one) spans 2 or more workers."""
+    """Whether `strategy` (default: the current one) spans 2 or more workers.
+
+    The workers are the `chief` and `worker` tasks of the strategy's
+    cluster (an `evaluator` does not train).
+    """
     strategy = strategy or tf.distribute.get_strategy()
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode())
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    resolver = strategy.cluster_resolver
+    jobs = resolver.cluster_spec().as_dict() if resolver else {}
+    return sum(len(jobs.get(job, ())) for job in ("chief", "worker")) > 1
 
 
 def is_chief(strategy=None):

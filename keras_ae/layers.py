@@ -44,18 +44,19 @@ class Sampling(keras.layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        seed = self.seed_generator.next()
+        shape = ops.shape(z_mean)
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
             # Every replica holds the same generator state; without the
             # replica's id they would all draw the same epsilon.
             seed = tf.random.experimental.stateless_fold_in(
-                tf.cast(seed, "int64"), replica.replica_id_in_sync_group)
-        # The int32 seed `keras.random.normal` would derive from the state.
-        seed = tf.cast(tf.math.floormod(tf.cast(seed, "int64"), tf.int32.max - 1),
-                       "int32")
-        epsilon = tf.random.stateless_normal(
-            ops.shape(z_mean), seed=seed, dtype=z_mean.dtype)
+                tf.cast(self.seed_generator.next(), "int64"),
+                replica.replica_id_in_sync_group)
+            epsilon = tf.random.stateless_normal(shape, seed=seed,
+                                                 dtype=z_mean.dtype)
+        else:
+            epsilon = keras.random.normal(shape, dtype=z_mean.dtype,
+                                          seed=self.seed_generator)
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
     def compute_output_shape(self, input_shape):

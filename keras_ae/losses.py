@@ -41,14 +41,15 @@ def kl_divergence(z_mean, z_log_var):
     """KL divergence from N(z_mean, exp(z_log_var)) to N(0, I), per example.
 
     Computes `0.5 * sum(exp(z_log_var) + z_mean**2 - 1 - z_log_var)` over
-    the latent axis. It is zero exactly when `z_mean = 0` and `z_log_var = 0`
-    and positive otherwise.
+    every axis of the code but the batch axis (a vector code, or the height,
+    width and channels of a feature-map code). It is zero exactly when
+    `z_mean = 0` and `z_log_var = 0` and positive otherwise.
 
     Returns:
         A tensor of shape `(batch_size,)`.
     """
     z_mean = ops.cast(z_mean, "float32")
     z_log_var = ops.cast(z_log_var, "float32")
+    per_value = ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var
     return 0.5 * ops.sum(
-        ops.exp(z_log_var) + ops.square(z_mean) - 1.0 - z_log_var, axis=-1
-    )
+        ops.reshape(per_value, (ops.shape(z_mean)[0], -1)), axis=1)

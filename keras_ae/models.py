@@ -11,15 +11,20 @@ as Keras' `"sum_over_batch_size"` reduction does. The logged epoch figures
 are averages over examples.
 """
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from keras_ae.checks import check_choice
+from keras_ae.checks import check_examples
+from keras_ae.checks import check_model_data
 from keras_ae.checks import check_non_negative_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.compat import MultiWorkerSymbolicBuild
 from keras_ae.distribute import is_multi_worker
 from keras_ae.layers import Sampling
 from keras_ae.losses import RECONSTRUCTION_LOSSES
@@ -28,7 +33,7 @@ from keras_ae.losses import reconstruction_loss as reconstruction_loss_fn
 
 
 @keras.saving.register_keras_serializable(package="keras_ae")
-class AutoEncoder(keras.Model):
+class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
     """An autoencoder: `decoder(encoder(x))` trained to reproduce its target.
 
     `fit(x)` trains the model to reconstruct `x`; `fit(x, y)` trains it to
@@ -36,8 +41,9 @@ class AutoEncoder(keras.Model):
 
     Args:
         encoder: `keras.Model` mapping inputs of shape `input_shape` to codes
-            of shape `(latent_dim,)`.
-        decoder: `keras.Model` mapping codes of shape `(latent_dim,)` back to
+            of shape `code_shape`: a vector `(latent_dim,)` or a feature map
+            `(height, width, channels)`.
+        decoder: `keras.Model` mapping codes of shape `code_shape` back to
             outputs of shape `input_shape`.
         reconstruction_loss: `"mse"` (squared error) or `"bce"` (binary
             cross-entropy, for targets in [0, 1] and a sigmoid output). Summed
@@ -66,8 +72,13 @@ class AutoEncoder(keras.Model):
         self.decoder = decoder
         # === Config ===
         self.reconstruction_loss = reconstruction_loss
+        # What `build_autoencoder` built the model from, or `None`.
+        self.architecture = None
         self.input_shape_ = tuple(encoder.input_shape[1:])
-        self.latent_dim = int(decoder.input_shape[-1])
+        # The code is a vector `(latent_dim,)` or a feature map
+        # `(height, width, channels)`; `latent_dim` is its size either way.
+        self.code_shape = tuple(int(d) for d in decoder.input_shape[1:])
+        self.latent_dim = math.prod(self.code_shape)
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(
@@ -112,6 +123,23 @@ class AutoEncoder(keras.Model):
         if self.built:
             self.optimizer.build(self.trainable_variables)
 
+    # --- NumPy data is checked before any step runs --------------------------
+
+    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
+        x, y, validation_data = check_model_data(self, x, y, validation_data)
+        return super().fit(x, y, *args, validation_data=validation_data,
+                           **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x, y, _ = check_model_data(self, x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        x, _, _ = check_model_data(self, x, targets=False, allow_empty=True)
+        if isinstance(x, np.ndarray) and len(x) == 0:
+            return np.zeros((0, *self.input_shape_), dtype="float32")
+        return super().predict(x, *args, **kwargs)
+
     # --- Forward pass -------------------------------------------------------
 
     def check_inputs(self, inputs, argument="x"):
@@ -146,7 +174,12 @@ class AutoEncoder(keras.Model):
         }
 
     def total_loss(self, terms):
+        """The logged `loss`: the objective the model is judged by."""
         return terms["reconstruction_loss"]
+
+    def training_loss(self, terms):
+        """The loss the gradient step follows; `total_loss` by default."""
+        return self.total_loss(terms)
 
     # --- Training -----------------------------------------------------------
 
@@ -156,25 +189,14 @@ class AutoEncoder(keras.Model):
             y = x
         with tf.GradientTape() as tape:
             terms = self.compute_terms(x, y, sample_weight, training=True)
-            loss = self.total_loss(terms)
+            loss = self.training_loss(terms)
             # Under tf.distribute each replica's gradients are summed: scale
             # the per-replica mean so that the sum is the global-batch mean.
             replicas = tf.distribute.get_strategy().num_replicas_in_sync
             scaled_loss = self.optimizer.scale_loss(loss / replicas)
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_trackers(loss, terms, x)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Before training Keras reduces a whole batch across the workers to
-        # build the model, which MultiWorkerMirroredStrategy refuses for an
-        # (x, y) tuple. The model knows its input shape: build from that.
-        if is_multi_worker(self.distribute_strategy):
-            inputs = keras.KerasTensor((None, *self.input_shape_), "float32")
-            with self.distribute_strategy.scope():
-                self._symbolic_build(data_batch=inputs)
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+        return self._update_trackers(self.total_loss(terms), terms, x)
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -198,28 +220,31 @@ class AutoEncoder(keras.Model):
     # --- The verbs of every autoencoder ---------------------------------------
 
     def encode(self, x, batch_size=256):
-        """Returns the codes of `x` as a NumPy array `(num_examples, latent_dim)`.
+        """Returns the codes of `x` as a NumPy array `(num_examples, *code_shape)`.
 
         For a VAE the code is the posterior mean `z_mean`.
         """
         return self._batched(lambda b: self._code(self.encoder(b, training=False)),
-                             x, batch_size, check=True)
+                             x, batch_size, check=True,
+                             output_shape=self.code_shape)
 
     def decode(self, z, batch_size=256):
         """Returns the decoder's outputs for codes `z` as a NumPy array."""
         z = np.asarray(z, dtype="float32")
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+        if z.shape[1:] != self.code_shape:
             raise ValueError(
-                f"`z` must have shape (num_codes, {self.latent_dim}). "
+                "`z` must have shape (num_codes, "
+                f"{', '.join(map(str, self.code_shape))}). "
                 f"Received: z with shape {z.shape}"
             )
         return self._batched(lambda b: self.decoder(b, training=False), z,
-                             batch_size)
+                             batch_size, output_shape=self.input_shape_,
+                             name="z")
 
     def reconstruct(self, x, batch_size=256):
         """Returns the deterministic reconstructions of `x` as a NumPy array."""
         return self._batched(lambda b: self(b, training=False), x, batch_size,
-                             check=True)
+                             check=True, output_shape=self.input_shape_)
 
     def interpolate(self, x_start, x_end, num_steps=8):
         """Decodes `num_steps` codes on the segment between two inputs' codes.
@@ -244,37 +269,59 @@ class AutoEncoder(keras.Model):
     def _code(self, encoder_outputs):
         return encoder_outputs
 
-    def _batched(self, fn, x, batch_size, check=False):
+    def _batched(self, fn, x, batch_size, check=False, output_shape=None,
+                 name="x"):
         batch_size = check_positive_int("batch_size", batch_size)
-        x = np.asarray(x, dtype="float32")
-        if check:
-            self.check_inputs(x)
+        x = check_examples(name, x, self.input_shape_ if check else None,
+                           allow_empty=True)
         outputs = [
             keras.ops.convert_to_numpy(fn(x[i:i + batch_size]))
             for i in range(0, len(x), batch_size)
         ]
         if not outputs:
-            return np.zeros((0,), dtype="float32")
+            return np.zeros((0, *(output_shape or ())), dtype="float32")
         return np.concatenate(outputs, axis=0)
 
     # --- Config ---------------------------------------------------------------
 
+    @property
+    def family(self):
+        """The registered family the model was built from, or `None`."""
+        return self.architecture["family"] if self.architecture else None
+
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.layers.serialize(self.encoder),
-            "decoder": keras.layers.serialize(self.decoder),
-            "reconstruction_loss": self.reconstruction_loss,
-        }
+        """Returns the model's config.
+
+        A model from `keras_ae.build_autoencoder` returns that function's
+        arguments (family, input shape, latent size or code shape, every
+        family option, loss, and for a VAE beta and seed), and `from_config`
+        rebuilds it through the registry. A model assembled from any encoder
+        and decoder returns their serialized graphs.
+        """
+        config = {"name": self.name, "trainable": self.trainable,
+                  "reconstruction_loss": self.reconstruction_loss}
+        if self.architecture:
+            return {**config, **_to_json(self.architecture),
+                    "variational": isinstance(self, VariationalAutoEncoder)}
+        return {**config,
+                "encoder": keras.layers.serialize(self.encoder),
+                "decoder": keras.layers.serialize(self.decoder)}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["encoder"] = keras.layers.deserialize(config["encoder"])
-        config["decoder"] = keras.layers.deserialize(config["decoder"])
-        model = cls(**config)
-        model.build((None, *model.input_shape_))
+        trainable = config.pop("trainable", True)
+        if "family" in config:
+            from keras_ae.registry import build_autoencoder
+
+            options = _from_json(config.pop("options"))
+            model = build_autoencoder(**_from_json(config), **options)
+        else:
+            config["encoder"] = keras.layers.deserialize(config["encoder"])
+            config["decoder"] = keras.layers.deserialize(config["decoder"])
+            model = cls(**config)
+            model.build((None, *model.input_shape_))
+        model.trainable = trainable
         return model
 
 
@@ -294,8 +341,8 @@ class VariationalAutoEncoder(AutoEncoder):
 
     Args:
         encoder: `keras.Model` mapping inputs to a list `[z_mean, z_log_var]`,
-            each of shape `(latent_dim,)`.
-        decoder: `keras.Model` mapping codes of shape `(latent_dim,)` to
+            each of shape `code_shape` (a vector or a feature map).
+        decoder: `keras.Model` mapping codes of shape `code_shape` to
             outputs of the input's shape.
         reconstruction_loss: `"mse"` or `"bce"`, summed over features.
         beta: float >= 0, weight of the KL term.
@@ -328,6 +375,11 @@ class VariationalAutoEncoder(AutoEncoder):
         # === Config ===
         self.beta = beta
         self.seed = seed
+        # === State ===
+        # The share of the KL term in the gradient step, annealed from 0 to 1
+        # by `keras_ae.callbacks.KLWarmup`; the logged loss always weighs it 1.
+        self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight",
+                                        dtype="float32")
         # === Metrics ===
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
 
@@ -363,11 +415,24 @@ class VariationalAutoEncoder(AutoEncoder):
     def total_loss(self, terms):
         return terms["reconstruction_loss"] + self.beta * terms["kl_loss"]
 
+    def training_loss(self, terms):
+        # `kl_weight` is 1 unless a `keras_ae.callbacks.KLWarmup` anneals it.
+        kl_weight = ops.cast(self.kl_weight, "float32")
+        return (terms["reconstruction_loss"]
+                + self.beta * kl_weight * terms["kl_loss"])
+
+    def load_own_variables(self, store):
+        # Files written before `kl_weight` existed hold no variable of the
+        # model itself: keep its value, 1.
+        if len(store.keys()) == 0:
+            return
+        super().load_own_variables(store)
+
     def encode_distribution(self, x, batch_size=256):
         """Returns `(z_mean, z_log_var)` of the posterior of `x` as NumPy arrays."""
         both = self._batched(
             lambda b: ops.stack(self.encoder(b, training=False), axis=1),
-            x, batch_size, check=True,
+            x, batch_size, check=True, output_shape=(2, *self.code_shape),
         )
         return both[:, 0], both[:, 1]
 
@@ -383,7 +448,7 @@ class VariationalAutoEncoder(AutoEncoder):
         """
         num_samples = check_positive_int("num_samples", num_samples)
         seed = check_seed("seed", seed)
-        z = keras.random.normal((num_samples, self.latent_dim), seed=seed)
+        z = keras.random.normal((num_samples, *self.code_shape), seed=seed)
         return self.decode(keras.ops.convert_to_numpy(z))
 
     def _code(self, encoder_outputs):
@@ -393,6 +458,24 @@ class VariationalAutoEncoder(AutoEncoder):
         config = super().get_config()
         config.update({"beta": self.beta, "seed": self.seed})
         return config
+
+
+def _to_json(value):
+    """Tuples to lists, recursively: the config as JSON will hold it."""
+    if isinstance(value, dict):
+        return {key: _to_json(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value):
+    """Lists back to tuples, recursively, as the builders take them."""
+    if isinstance(value, dict):
+        return {key: _from_json(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
 
 
 def _reduce(per_example, sample_weight):

@@ -86,6 +86,7 @@ def plot_latent_space(codes, labels, path=None, title=None,
     2-D points, e.g. `("PC 1", "PC 2")` for a PCA projection.
     """
     codes = np.asarray(codes)
+    codes = codes.reshape(len(codes), -1)  # feature-map codes too
     xlabel, ylabel = axis_labels
     if codes.shape[1] > 2:
         from sklearn.decomposition import PCA
@@ -108,10 +109,10 @@ def plot_manifold(model, path=None, grid_size=15, extent=2.0):
 
     The grid spans `[-extent, extent]` on both axes of the prior N(0, I).
     """
-    if model.latent_dim != 2:
+    if model.code_shape != (2,):
         raise ValueError(
             "`plot_manifold` needs a model with latent_dim=2. Received: "
-            f"latent_dim={model.latent_dim}"
+            f"a code of shape {model.code_shape}"
         )
     values = np.linspace(-extent, extent, grid_size, dtype="float32")
     codes = np.array([[x, y] for y in values[::-1] for x in values])

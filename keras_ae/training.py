@@ -26,75 +26,36 @@ import datetime
 import json
 import os
 import shutil
+import sys
 import tempfile
 
 import keras
 
 from keras_ae import export as export_lib
 from keras_ae import plotting
+from keras_ae.callbacks import training_recipe
+from keras_ae.checks import check_bool
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_finite
 from keras_ae.checks import check_non_negative_number
+from keras_ae.checks import check_output_dir
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.checks import read_json_file
+# The run's backup callback; it lives with the other private Keras APIs.
+from keras_ae.compat import AtomicBackupAndRestore
 from keras_ae.data import load_dataset
 from keras_ae.data import make_dataset
 from keras_ae.distribute import DISTRIBUTION_STRATEGIES
-from keras_ae.distribute import check_same_on_every_worker
 from keras_ae.distribute import is_chief
 from keras_ae.distribute import make_strategy
 from keras_ae.distribute import worker_values
 from keras_ae.losses import RECONSTRUCTION_LOSSES
 from keras_ae.registry import build_autoencoder
+from keras_ae.registry import check_code_shape
 from keras_ae.registry import list_autoencoders
 
 BACKUP_DIR = "backup"
-
-
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`BackupAndRestore` whose backups survive a kill during their write.
-
-    Keras writes the weights file in place, so a run killed in the middle of
-    a backup leaves an unreadable file and cannot resume. This callback
-    writes each file beside its target and renames it over the target, so
-    the backup on disk is always a whole one. When a kill falls between the
-    two renames, the weights are one epoch ahead of the recorded epoch
-    counter and that epoch is trained once more.
-
-    With `read_only=True` (the workers of a multi-worker run other than the
-    chief) it restores the chief's backup but never writes or deletes it.
-    Under a multi-worker strategy, training starts only when every worker
-    restored the same epoch.
-    """
-
-    def __init__(self, backup_dir, read_only=False, **kwargs):
-        super().__init__(backup_dir, **kwargs)
-        self.read_only = read_only
-
-    def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
-        check_same_on_every_worker(
-            self.model.distribute_strategy, "epoch to start from",
-            getattr(self.model, "_initial_epoch", None) or 0,
-            "the workers restored different backups; resuming a multi-worker "
-            "run needs an --output-dir that every worker shares")
-
-    def on_train_end(self, logs=None):
-        if not self.read_only:
-            super().on_train_end(logs)
-
-    def _save_model(self):
-        if self.read_only:
-            return
-        os.makedirs(self.backup_dir, exist_ok=True)
-        partial_weights = os.path.join(self.backup_dir, "partial.weights.h5")
-        self.model.save_weights(partial_weights, overwrite=True)
-        partial_metadata = self._training_metadata_path + ".partial"
-        with open(partial_metadata, "w") as f:
-            json.dump({"epoch": self._current_epoch,
-                       "batch": self._last_batch_seen}, f)
-        os.replace(partial_weights, self._weights_path)
-        os.replace(partial_metadata, self._training_metadata_path)
 
 
 def default_run_name(family, variational):
@@ -102,11 +63,12 @@ def default_run_name(family, variational):
     return f"{family}_{'vae' if variational else 'ae'}_{stamp}"
 
 
-def train(family="conv", variational=True, latent_dim=2, epochs=40,
-          batch_size=32, reconstruction_loss="bce", beta=1.0,
+def train(family="conv", variational=True, latent_dim=16, epochs=30,
+          batch_size=128, reconstruction_loss="bce", beta=1.0,
           dataset="digits", output_dir="saved_models", run_name=None, seed=0,
-          learning_rate=1e-3, distribute="none", resume=False, export=True,
-          verbose="auto", family_options=None):
+          learning_rate=1e-3, kl_warmup_epochs=5, cosine_decay=True,
+          restore_best_weights=True, judge=True, distribute="none",
+          resume=False, export=True, verbose="auto", family_options=None):
     """Trains an autoencoder and writes the run's artefacts.
 
     Every argument is checked and the data is loaded before anything is
@@ -125,7 +87,16 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
         output_dir: str, directory that holds the runs.
         run_name: str or `None` (then `<family>_<ae|vae>_<timestamp>`).
         seed: int, seed of the weights, the shuffles and the sampling.
-        learning_rate: float > 0, Adam's learning rate.
+        learning_rate: float > 0, Adam's (initial) learning rate.
+        kl_warmup_epochs: int >= 0, epochs over which the KL term of a VAE
+            reaches its full weight (`keras_ae.callbacks.KLWarmup`; 0: none).
+        cosine_decay: bool, decay the learning rate along a half cosine.
+        restore_best_weights: bool, end with the weights of the epoch with
+            the lowest `val_loss`.
+        judge: bool, train a reference classifier on the labelled training
+            images and report how often it recognises the true class in the
+            validation reconstructions and which classes the prior samples
+            cover (`quality.json`); skipped for unlabelled datasets.
         distribute: `"none"`, `"mirrored"` or `"multi-worker"`.
         resume: bool, continue the unfinished run `run_name` if it exists.
         export: bool, also write the SavedModel and the TFLite model.
@@ -139,7 +110,7 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
     """
     # --- Check everything before touching the disk ---------------------------
     check_choice("family", family, list_autoencoders())
-    latent_dim = check_positive_int("latent_dim", latent_dim)
+    check_code_shape(latent_dim, family)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     check_choice("reconstruction_loss", reconstruction_loss, RECONSTRUCTION_LOSSES)
@@ -148,6 +119,12 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
     learning_rate = check_non_negative_number("learning_rate", learning_rate)
     if learning_rate == 0:
         raise ValueError("`learning_rate` must be > 0. Received: learning_rate=0")
+    if kl_warmup_epochs != 0:
+        check_positive_int("kl_warmup_epochs", kl_warmup_epochs)
+    for name, value in (("cosine_decay", cosine_decay),
+                        ("restore_best_weights", restore_best_weights),
+                        ("judge", judge)):
+        check_bool(name, value)
     check_choice("distribute", distribute, DISTRIBUTION_STRATEGIES)
     family_options = dict(family_options or {})
     if resume and not run_name:
@@ -162,32 +139,17 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
             f"run_name={run_name!r}"
         )
     run_dir = os.path.join(output_dir, run_name)
-    config = {
-        "family": family, "variational": bool(variational),
-        "latent_dim": latent_dim, "epochs": epochs, "batch_size": batch_size,
-        "reconstruction_loss": reconstruction_loss, "beta": beta,
-        "dataset": dataset, "seed": seed, "learning_rate": learning_rate,
-        "distribute": distribute, "family_options": family_options,
-    }
+    verbose = fit_verbosity(verbose)
+    strategy = make_strategy(distribute)
+    chief = is_chief(strategy)
+    # The output location and the run's name are checked before the data is
+    # loaded and the model built; the resumed run's arguments after.
+    resuming = _on_chief_then_agree(
+        strategy, chief, run_dir,
+        lambda: _check_run_dir(output_dir, run_name, resume))
     (x_train, y_train), (x_val, y_val) = load_dataset(dataset, seed=seed)
     check_finite("dataset", x_train)
     check_finite("dataset", x_val)
-    strategy = make_strategy(distribute)
-    chief = is_chief(strategy)
-    # Only the chief checks the run directory; every worker learns its verdict
-    # before anything is written, so none is left waiting for one that stopped.
-    refusal, resuming = None, False
-    if chief:
-        try:
-            resuming = _check_run_dir(run_dir, resume, config)
-        except ValueError as error:
-            refusal = error
-    if max(worker_values(strategy, refusal is not None)):
-        raise refusal or ValueError(
-            f"The chief worker refused the run {run_dir!r} (see its error); "
-            "nothing was written."
-        )
-
     keras.utils.set_random_seed(seed)
     with strategy.scope():
         model = build_autoencoder(
@@ -196,9 +158,25 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
             **family_options,
         )
         model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    # What the run is made of: the training settings, and the model's own
+    # config (what `build_autoencoder` built), kept to refuse a resume that
+    # would change either.
+    config = {
+        "training": {
+            "dataset": dataset, "seed": seed, "epochs": epochs,
+            "batch_size": batch_size, "learning_rate": learning_rate,
+            "kl_warmup_epochs": kl_warmup_epochs, "cosine_decay": cosine_decay,
+            "restore_best_weights": restore_best_weights, "judge": judge,
+            "distribute": distribute,
+        },
+        "model": model.get_config(),
+    }
+    _on_chief_then_agree(
+        strategy, chief, run_dir,
+        lambda: resuming and _check_resumed_config(run_dir, config))
 
     if chief:
-        result = _fit_and_write(model, config, x_train, (x_val, y_val),
+        result = _fit_and_write(model, config, (x_train, y_train), (x_val, y_val),
                                 output_dir, run_name, resuming, export, verbose)
     else:
         # The other workers take part in every step, including the collective
@@ -206,8 +184,8 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
         # multi-worker guide) and restore the chief's backups.
         scratch = tempfile.mkdtemp(prefix="keras_ae_worker_")
         try:
-            result = _fit_and_write(model, config, x_train, (x_val, y_val),
-                                    scratch, run_name, False, export, verbose,
+            result = _fit_and_write(model, config, (x_train, y_train),
+                                    (x_val, y_val), scratch, run_name, False, export, verbose,
                                     backup_dir=os.path.join(run_dir, BACKUP_DIR))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -220,15 +198,16 @@ def train(family="conv", variational=True, latent_dim=2, epochs=40,
     return result
 
 
-def _fit_and_write(model, config, x_train, validation, output_dir, run_name,
+def _fit_and_write(model, config, train_set, validation, output_dir, run_name,
                    resuming, export, verbose, backup_dir=None):
     """Trains `model` and writes the run into `<output_dir>/<run_name>`.
 
     `backup_dir` given: restore that (the chief's) backup, never write one.
     """
-    x_val, y_val = validation
+    (x_train, y_train), (x_val, y_val) = train_set, validation
     run_dir = os.path.join(output_dir, run_name)
-    batch_size, seed = config["batch_size"], config["seed"]
+    training = config["training"]
+    batch_size, seed = training["batch_size"], training["seed"]
     os.makedirs(run_dir, exist_ok=resuming)
     if not resuming:
         _write_json(os.path.join(run_dir, "run_config.json"), config)
@@ -240,11 +219,16 @@ def _fit_and_write(model, config, x_train, validation, output_dir, run_name,
         # and `read_history` keeps the last row of each epoch.
         AtomicBackupAndRestore(backup_dir or os.path.join(run_dir, BACKUP_DIR),
                                read_only=backup_dir is not None),
+        *training_recipe(
+            training["epochs"], training["learning_rate"],
+            kl_warmup_epochs=training["kl_warmup_epochs"],
+            cosine_decay=training["cosine_decay"],
+            restore_best_weights=training["restore_best_weights"]),
     ]
     model.fit(
         make_dataset(x_train, batch_size=batch_size, seed=seed),
         validation_data=make_dataset(x_val, batch_size=batch_size, shuffle=False),
-        epochs=config["epochs"], callbacks=callbacks, verbose=verbose,
+        epochs=training["epochs"], callbacks=callbacks, verbose=verbose,
         shuffle=False,
     )
 
@@ -257,6 +241,13 @@ def _fit_and_write(model, config, x_train, validation, output_dir, run_name,
     _write_json(artefacts["history"], history)
     artefacts.update(write_figures(model, x_val, y_val, run_dir, seed=seed,
                                    history=history))
+    quality = {}
+    if (training["judge"] and backup_dir is None
+            and _is_labelled_images(y_train, x_val)):
+        quality = judge_model(model, (x_train, y_train), (x_val, y_val),
+                              seed=seed)
+        artefacts["quality"] = os.path.join(run_dir, "quality.json")
+        _write_json(artefacts["quality"], quality)
     artefacts["tensorboard_logs"] = os.path.join(run_dir, "logs")
     if export:
         artefacts["saved_model"] = export_lib.export_saved_model(
@@ -269,7 +260,39 @@ def _fit_and_write(model, config, x_train, validation, output_dir, run_name,
             artefacts["serving_config"] = serving_config
     metrics = {name: values[-1] for name, values in history.items()
                if name != "epoch"}
-    return {"run_dir": run_dir, "artefacts": artefacts, "metrics": metrics}
+    return {"run_dir": run_dir, "artefacts": artefacts, "metrics": metrics,
+            "quality": quality}
+
+
+def _is_labelled_images(y_train, x_val):
+    return x_val.ndim == 4 and len(set(y_train.tolist())) >= 2
+
+
+def judge_model(model, train, validation, seed=0, num_samples=1000):
+    """Judges a trained model of labelled images with a reference classifier.
+
+    Trains `keras_ae.evaluation.train_reference_classifier` on the training
+    images and reports how often it finds the true class of a validation
+    image in its reconstruction, and, for a VAE, which classes its samples
+    from the prior cover (`evaluate_generation`).
+
+    Returns:
+        A dict: `reconstruction_agreement`, `original_accuracy` and, for a
+        VAE, `classes_covered`, `class_shares`, `frechet_distance`.
+    """
+    from keras_ae import evaluation
+
+    (x_train, y_train), (x_val, y_val) = train, validation
+    classifier = evaluation.train_reference_classifier(x_train, y_train,
+                                                       seed=seed)
+    quality = evaluation.reconstruction_agreement(model, classifier, x_val,
+                                                  y_val)
+    if hasattr(model, "sample"):
+        generation = evaluation.evaluate_generation(
+            model, classifier, x_val, num_samples=min(num_samples, len(x_val)),
+            seed=seed)
+        quality.update(generation)
+    return quality
 
 
 def write_figures(model, x_val, y_val, run_dir, seed=0, history=None,
@@ -289,7 +312,7 @@ def write_figures(model, x_val, y_val, run_dir, seed=0, history=None,
         paths["samples"] = os.path.join(run_dir, "samples.png")
         plotting.plot_grid(model.sample(64, seed=seed), paths["samples"],
                            "Samples decoded from the prior N(0, I)")
-        if model.latent_dim == 2:
+        if model.code_shape == (2,):
             paths["manifold"] = os.path.join(run_dir, "manifold.png")
             plotting.plot_manifold(model, paths["manifold"])
     return paths
@@ -312,17 +335,68 @@ def read_history(csv_path):
     return history
 
 
-def _check_run_dir(run_dir, resume, config):
-    """Returns whether the run continues; raises if it would overwrite one."""
-    if not os.path.exists(run_dir):
-        return False
-    if not resume:
+def fit_verbosity(verbose):
+    """Keras' `fit` verbosity; `"auto"` is one line per epoch unless on a terminal.
+
+    A progress bar written to a file or a pipe repeats each step's line (a
+    40-epoch run wrote thousands of lines), so `"auto"` gives Keras'
+    `verbose=2` there and the progress bar (`verbose=1`) on a terminal.
+    """
+    if verbose == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return check_choice("verbose", verbose, ("auto", 0, 1, 2))
+
+
+def _on_chief_then_agree(strategy, chief, run_dir, check):
+    """Runs `check()` on the chief; every worker raises if the chief refused.
+
+    Only the chief checks the run directory; every worker learns its verdict
+    before anything is written, so none is left waiting for one that stopped.
+    Returns what `check()` returned on the chief (`None` on the others).
+    """
+    refusal, result = None, None
+    if chief:
+        try:
+            result = check()
+        except (ValueError, OSError) as error:
+            refusal = error
+    if max(worker_values(strategy, refusal is not None)):
+        raise refusal or ValueError(
+            f"The chief worker refused the run {run_dir!r} (see its error); "
+            "nothing was written."
+        )
+    return result
+
+
+def _check_run_dir(output_dir, run_name, resume):
+    """Returns whether the run continues; raises if it would overwrite one.
+
+    Checks, without writing anything, that `output_dir` can hold the run,
+    that a new run's directory does not exist yet, and that a resumed one
+    exists, is unfinished and has a readable `run_config.json`.
+    """
+    check_output_dir("output_dir", output_dir)
+    run_dir = os.path.join(output_dir, run_name)
+    if not os.path.lexists(run_dir):
+        if not resume:
+            return False
+        resumable = resumable_runs(output_dir)
         raise ValueError(
+            f"`run_name` names no run to resume in {output_dir!r}. Received: "
+            f"run_name={run_name!r}; runs that can be resumed: "
+            f"{', '.join(map(repr, resumable)) if resumable else 'none'}."
+        )
+    if not resume:
+        raise FileExistsError(
             "`run_name` names a run that already exists; nothing is "
             f"overwritten. Received: output directory {run_dir!r}. Choose "
             "another run name, or pass resume=True (--resume) to continue an "
             "unfinished run."
         )
+    if not os.path.isdir(run_dir):
+        raise NotADirectoryError(
+            f"`run_name` names a file, not a run, in {output_dir!r}. Received: "
+            f"run_name={run_name!r}")
     if os.path.exists(os.path.join(run_dir, "model.keras")):
         raise ValueError(
             f"The run in {run_dir!r} has finished; there is nothing to resume. "
@@ -334,8 +408,26 @@ def _check_run_dir(run_dir, resume, config):
             f"{run_dir!r} is not a keras_ae run (no run_config.json); "
             "nothing is overwritten."
         )
-    with open(config_path) as f:
-        saved = json.load(f)
+    read_json_file("run_config.json", config_path)
+    check_output_dir("run_name", run_dir)
+    return True
+
+
+def resumable_runs(output_dir):
+    """Names of the unfinished runs in `output_dir` (sorted)."""
+    if not os.path.isdir(output_dir):
+        return []
+    return sorted(
+        name for name in os.listdir(output_dir)
+        if os.path.isfile(os.path.join(output_dir, name, "run_config.json"))
+        and not os.path.exists(os.path.join(output_dir, name, "model.keras"))
+    )
+
+
+def _check_resumed_config(run_dir, config):
+    """Raises unless a resumed run keeps its arguments; returns `True`."""
+    saved = read_json_file("run_config.json",
+                           os.path.join(run_dir, "run_config.json"))
     config = json.loads(json.dumps(config))  # tuples read back as lists
     differences = {k: (saved.get(k), v) for k, v in config.items()
                    if saved.get(k) != v}
@@ -376,5 +468,22 @@ def summarize(result):
     lines.append("Final metrics:")
     for name, value in sorted(result["metrics"].items()):
         lines.append(f"  {name:<{width}}  {value:.4f}")
+    quality = result.get("quality")
+    if quality:
+        lines.append("Judged by a reference classifier trained on the "
+                     "training images:")
+        lines.append(
+            f"  the true class is recognised in "
+            f"{quality['reconstruction_agreement']:.1%} of the validation "
+            f"reconstructions (in {quality['original_accuracy']:.1%} of the "
+            "originals)")
+        if "classes_covered" in quality:
+            lines.append(
+                f"  {quality['classes_covered']} of "
+                f"{len(quality['class_shares'])} classes covered by the "
+                "prior samples "
+                f"(>= 2% of them each); largest share "
+                f"{quality['largest_share']:.1%}, digit FID "
+                f"{quality['frechet_distance']:.1f}")
     return "\n".join(lines)
 

@@ -16,47 +16,95 @@ import numpy as np
 import pytest
 
 import keras_ae
+from keras_ae.registry import get_family
 
-INPUT_SHAPE = (28, 28, 1)
 LATENT_DIM = 4
-CASES = [(family, variational) for family in keras_ae.list_autoencoders()
-         for variational in (False, True)]
-IDS = [f"{family}-{'vae' if variational else 'ae'}" for family, variational in CASES]
 
 
-def build(family, variational):
+def _cases():
+    """(family, variational, code) for every family, AE and VAE; map codes too."""
+    cases = []
+    for family in keras_ae.list_autoencoders():
+        spec = get_family(family)
+        codes = [LATENT_DIM]
+        if spec.map_codes:
+            codes.append("map")
+        for code in codes:
+            for variational in (False, True):
+                cases.append((family, variational, code))
+    return cases
+
+
+CASES = _cases()
+IDS = [f"{family}-{'vae' if variational else 'ae'}"
+       + ("-map" if code == "map" else "") for family, variational, code in CASES]
+
+
+def input_shape(family):
+    return get_family(family).example_input_shape
+
+
+def map_code_shape(family):
+    """A feature-map code for the family's example input and test options."""
+    model = keras_ae.build_autoencoder(family, input_shape(family), LATENT_DIM,
+                                       **get_family(family).test_options)
+    # The last feature map of the vector-code encoder sets the map's size.
+    maps = [layer.output for layer in model.encoder.layers
+            if len(layer.output.shape) == 4]
+    return (*maps[-1].shape[1:3], 2)
+
+
+def build(family, variational, code=LATENT_DIM):
     keras.utils.set_random_seed(0)
-    return keras_ae.build_autoencoder(family, INPUT_SHAPE, LATENT_DIM,
+    latent_dim = map_code_shape(family) if code == "map" else code
+    return keras_ae.build_autoencoder(family, input_shape(family), latent_dim,
                                       variational=variational, seed=0,
-                                      reconstruction_loss="bce")
+                                      reconstruction_loss="bce",
+                                      **get_family(family).test_options)
 
 
 @pytest.fixture(scope="module")
-def batch():
+def digits_batch():
     from keras_ae.data import load_digits
 
     (x_train, _), _ = load_digits()
     return x_train[:32]
 
 
-@pytest.mark.parametrize("family, variational", CASES, ids=IDS)
-def test_shapes_and_finite_losses(family, variational, batch):
-    model = build(family, variational)
+def batch_for(family, digits_batch):
+    """32 examples of the family's example input shape, in [0, 1]."""
+    shape = input_shape(family)
+    if shape == digits_batch.shape[1:]:
+        return digits_batch
+    return np.random.default_rng(0).random((32, *shape), dtype="float32")
+
+
+@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
+def test_shapes_and_finite_losses(family, variational, code, digits_batch):
+    batch = batch_for(family, digits_batch)
+    model = build(family, variational, code)
     assert isinstance(model, keras_ae.VariationalAutoEncoder if variational
                       else keras_ae.AutoEncoder)
+    code_shape = map_code_shape(family) if code == "map" else (LATENT_DIM,)
+    assert model.code_shape == code_shape
+    assert model.latent_dim == int(np.prod(code_shape))
+    assert model.family == family
     assert model(batch).shape == batch.shape
-    assert model.encode(batch).shape == (len(batch), LATENT_DIM)
-    assert model.decode(np.zeros((3, LATENT_DIM), "float32")).shape == (3, *INPUT_SHAPE)
+    assert model.encode(batch).shape == (len(batch), *code_shape)
+    assert model.encode(batch[:0]).shape == (0, *code_shape)
+    shape = input_shape(family)
+    assert model.decode(np.zeros((3, *code_shape), "float32")).shape == (3, *shape)
     terms = model.compute_terms(batch, batch, training=True)
     assert all(np.isfinite(float(v)) for v in terms.values())
     if variational:
-        assert model.sample(5, seed=0).shape == (5, *INPUT_SHAPE)
+        assert model.sample(5, seed=0).shape == (5, *shape)
 
 
-@pytest.mark.parametrize("family, variational", CASES, ids=IDS)
+@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
 def test_train_step_changes_every_weight_and_eval_step_none(family, variational,
-                                                            batch):
-    model = build(family, variational)
+                                                            code, digits_batch):
+    batch = batch_for(family, digits_batch)
+    model = build(family, variational, code)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     before = [w.numpy().copy() for w in model.weights]
     model.evaluate(batch, batch_size=16, verbose=0)
@@ -70,18 +118,29 @@ def test_train_step_changes_every_weight_and_eval_step_none(family, variational,
     assert not unchanged, f"weights without a gradient step: {unchanged}"
 
 
-@pytest.mark.parametrize("family, variational", CASES, ids=IDS)
-def test_config_round_trip_gives_the_same_architecture(family, variational):
-    model = build(family, variational)
-    clone = type(model).from_config(model.get_config())
+@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
+def test_config_round_trip_rebuilds_the_same_model(family, variational, code,
+                                                   digits_batch):
+    batch = batch_for(family, digits_batch)
+    model = build(family, variational, code)
+    config = json.loads(json.dumps(model.get_config()))  # as a file holds it
+    # The config is what the model was built from, every option included.
+    assert config["family"] == family
+    assert config["variational"] is variational
+    assert set(config["options"]) == set(keras_ae.family_options(family))
+    assert "encoder" not in config  # no serialized graph beside it
+    clone = type(model).from_config(config)
     assert clone.get_config() == model.get_config()
-    assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
-    json.dumps(model.get_config())  # JSON-serializable
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(clone.reconstruct(batch), model.reconstruct(batch))
+    np.testing.assert_array_equal(clone.encode(batch), model.encode(batch))
 
 
-@pytest.mark.parametrize("family, variational", CASES, ids=IDS)
-def test_outputs_do_not_depend_on_the_batch_size(family, variational, batch):
-    model = build(family, variational)
+@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
+def test_outputs_do_not_depend_on_the_batch_size(family, variational, code,
+                                                 digits_batch):
+    batch = batch_for(family, digits_batch)
+    model = build(family, variational, code)
     whole = model.reconstruct(batch, batch_size=32)
     pieces = model.reconstruct(batch, batch_size=5)
     np.testing.assert_allclose(whole, pieces, atol=1e-5)
@@ -100,8 +159,9 @@ for name in json.loads(sys.argv[2]):
     model = keras.models.load_model(f"{sys.argv[1]}/{name}.keras")
     report[name] = {
         "type": type(model).__name__,
-        "reconstruction": float(np.abs(model.reconstruct(data["x"]) - data[name + "_r"]).max()),
-        "code": float(np.abs(model.encode(data["x"]) - data[name + "_z"]).max()),
+        "family": model.family,
+        "reconstruction": float(np.abs(model.reconstruct(data[name + "_x"]) - data[name + "_r"]).max()),
+        "code": float(np.abs(model.encode(data[name + "_x"]) - data[name + "_z"]).max()),
         "optimizer_iterations": int(model.optimizer.iterations.numpy()),
     }
 print(json.dumps(report))
@@ -109,14 +169,16 @@ print(json.dumps(report))
 
 
 @pytest.fixture(scope="module")
-def fresh_process_report(tmp_path_factory, batch):
+def fresh_process_report(tmp_path_factory, digits_batch):
     directory = tmp_path_factory.mktemp("saved")
-    expected, names = {"x": batch}, []
-    for (family, variational), name in zip(CASES, IDS):
-        model = build(family, variational)
+    expected, names = {}, []
+    for (family, variational, code), name in zip(CASES, IDS):
+        batch = batch_for(family, digits_batch)
+        model = build(family, variational, code)
         model.compile(optimizer="adam")
         model.fit(batch, batch_size=16, epochs=1, verbose=0)
         model.save(directory / f"{name}.keras")
+        expected[name + "_x"] = batch
         expected[name + "_r"] = model.reconstruct(batch)
         expected[name + "_z"] = model.encode(batch)
         names.append(name)
@@ -131,10 +193,11 @@ def fresh_process_report(tmp_path_factory, batch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family, variational", CASES, ids=IDS)
-def test_keras_file_round_trip_in_a_fresh_process(family, variational,
+@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
+def test_keras_file_round_trip_in_a_fresh_process(family, variational, code,
                                                   fresh_process_report):
-    report = fresh_process_report[IDS[CASES.index((family, variational))]]
+    report = fresh_process_report[IDS[CASES.index((family, variational, code))]]
+    assert report["family"] == family
     assert report["type"] == ("VariationalAutoEncoder" if variational
                               else "AutoEncoder")
     assert report["reconstruction"] == 0.0

@@ -1,7 +1,12 @@
-"""Datasets: the embedded digits, loaders by name (on mock data), pipelines."""
+"""Datasets: the embedded digits, loaders by name (TFDS), pipelines."""
 
+import errno
 import gzip
+import importlib
+import pathlib
+import socket
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -33,10 +38,115 @@ def test_split_is_reproducible_and_seed_dependent():
     assert not np.array_equal(a, c)
 
 
+# A TFDS dataset as users and TFDS write them: a builder in a module of a
+# package, so that TFDS resolves its code path (and checksums) as it does for
+# its own datasets. It reads the PNG files a test writes into `SOURCE_DIR`:
+# `<split>/<label>_<index>.png`, 8x8 grey images.
+_BUILDER_MODULE = """
+import pathlib
+
+import tensorflow_datasets as tfds
+
+SOURCE_DIR = None
+
+
+class KerasAeTestImages(tfds.core.GeneratorBasedBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return tfds.core.DatasetInfo(
+            builder=self,
+            features=tfds.features.FeaturesDict({
+                "image": tfds.features.Image(shape=(8, 8, 1)),
+                "label": tfds.features.ClassLabel(num_classes=3),
+            }),
+        )
+
+    def _split_generators(self, dl_manager):
+        return {split: self._generate_examples(pathlib.Path(SOURCE_DIR) / split)
+                for split in ("train", "test")}
+
+    def _generate_examples(self, directory):
+        for path in sorted(directory.glob("*.png")):
+            yield path.stem, {"image": path, "label": int(path.stem[0])}
+"""
+
+
+@pytest.fixture(scope="module")
+def test_images_builder(tmp_path_factory):
+    """The module that registers the dataset `keras_ae_test_images`."""
+    package = tmp_path_factory.mktemp("builders") / "keras_ae_test_datasets"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "images.py").write_text(_BUILDER_MODULE)
+    sys.path.insert(0, str(package.parent))
+    try:
+        yield importlib.import_module("keras_ae_test_datasets.images")
+    finally:
+        sys.path.remove(str(package.parent))
+
+
+def _write_pngs(directory, images, labels):
+    directory.mkdir(parents=True)
+    for index, (image, label) in enumerate(zip(images, labels)):
+        png = tf.io.encode_png(image).numpy()
+        (directory / f"{label}_{index:03d}.png").write_bytes(png)
+
+
+def test_a_tfds_dataset_loads_through_tfds_load_from_files(
+        tmp_path, rng, test_images_builder):
+    """The real `tfds.load` path, offline: builder, preparation, reading.
+
+    A fresh install once failed here, inside TFDS (`importlib_resources`
+    missing), while the tests on `tfds.testing.mock_data` passed.
+    """
+    written = {}
+    for split, count in (("train", 7), ("test", 4)):
+        images = rng.integers(0, 256, size=(count, 8, 8, 1), dtype=np.uint8)
+        labels = np.arange(count) % 3
+        _write_pngs(tmp_path / "source" / split, images, labels)
+        written[split] = images, labels
+    test_images_builder.SOURCE_DIR = str(tmp_path / "source")
+    data_dir = tmp_path / "tfds"
+
+    loaded = data.load_dataset("keras_ae_test_images", data_dir=str(data_dir))
+    assert (data_dir / "keras_ae_test_images" / "1.0.0").is_dir()
+    # Prepared once: a second load reads the files TFDS wrote, offline.
+    again = data.load_dataset("keras_ae_test_images", data_dir=str(data_dir),
+                              download=False)
+    for (x, y), (x_again, _), split in zip(loaded, again, ("train", "test")):
+        images, labels = written[split]
+        # TFDS reads examples in its own order: compare as sets of pairs.
+        order = np.lexsort((x.reshape(len(x), -1).T))
+        expected = np.lexsort((images.reshape(len(images), -1).T))
+        assert x.dtype == np.float32 and x.shape == (len(images), 8, 8, 1)
+        np.testing.assert_allclose(x[order], images[expected] / 255.0,
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(y[order], labels[expected])
+        np.testing.assert_array_equal(x_again, x)
+
+
+def test_a_dataset_to_download_fails_fast_without_network(tmp_path,
+                                                          monkeypatch):
+    def unreachable(self, address):
+        raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+    monkeypatch.setattr(socket.socket, "connect", unreachable)
+    with pytest.raises(ConnectionError, match="'mnist' is not in .*cannot be "
+                       "downloaded: no connection to .*'digits'"):
+        data.load_dataset("mnist", data_dir=str(tmp_path / "tfds"))
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        data.load_dataset("mnist", data_dir=str(tmp_path / "tfds"),
+                          download=False)
+    assert not (tmp_path / "tfds").exists()
+
+
 @pytest.mark.parametrize("name, shape", [("mnist", (28, 28, 1)),
                                          ("fashion_mnist", (28, 28, 1)),
                                          ("cifar10", (32, 32, 3))])
-def test_standard_datasets_load_through_tfds(name, shape):
+def test_standard_datasets_load_through_tfds(name, shape, monkeypatch):
+    # mock_data replaces the download: no host needs to be reachable.
+    monkeypatch.setattr(data, "_check_download_hosts", lambda *args: None)
     with tfds.testing.mock_data(num_examples=20):
         (x_train, y_train), (x_val, y_val) = data.load_dataset(name)
     assert x_train.shape == (20, *shape) and x_val.shape == (20, *shape)
@@ -45,7 +155,8 @@ def test_standard_datasets_load_through_tfds(name, shape):
     assert y_train.shape == (20,) and y_train.dtype == np.int64
 
 
-def test_any_tfds_image_dataset_loads_by_name():
+def test_any_tfds_image_dataset_loads_by_name(monkeypatch):
+    monkeypatch.setattr(data, "_check_download_hosts", lambda *args: None)
     with tfds.testing.mock_data(num_examples=6):
         (x_train, _), (x_val, _) = data.load_dataset("emnist")
     assert x_train.shape[1:] == (28, 28, 1) and len(x_val) == 6
@@ -105,3 +216,18 @@ def test_make_dataset_refuses_non_finite_data_and_mismatched_targets():
     with pytest.raises(ValueError, match="2 inputs and 3 targets"):
         data.make_dataset(np.zeros((2, 1)), np.zeros((3, 1)))
     assert isinstance(data.make_dataset(np.zeros((2, 1))), tf.data.Dataset)
+
+
+def test_requirements_and_pyproject_list_the_same_runtime_dependencies():
+    tomllib = pytest.importorskip("tomllib")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    declared = tomllib.loads((root / "pyproject.toml").read_text())[
+        "project"]["dependencies"]
+    runtime = []
+    for line in (root / "requirements.txt").read_text().splitlines():
+        if line.startswith("# Tests"):
+            break
+        if line.strip() and not line.startswith("#"):
+            runtime.append(line.strip())
+    assert sorted(runtime) == sorted(declared)
+    assert any(name.startswith("importlib_resources") for name in declared)

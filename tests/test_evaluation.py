@@ -242,9 +242,52 @@ def test_build_classifier_refuses_bad_models_and_class_counts(autoencoder):
     codes = keras.Input((2,))
     decoder = keras.Model(codes, keras.layers.Dense(6)(codes))
     odd = keras_ae.AutoEncoder(encoder, decoder)
-    with pytest.raises(ValueError, match=r"code has shape \(batch_size, "
-                       r"latent_dim=2\).*\(None, 3, 2\)"):
+    with pytest.raises(ValueError, match=r"code has shape \(batch_size, 2\)\. "
+                       r"Received: .*\(None, 3, 2\)"):
         evaluation.build_classifier(odd, 10)
+
+
+def test_a_classifier_on_backbone_features_reads_the_map_before_the_code(split):
+    model = keras_ae.build_autoencoder("conv", (28, 28, 1), 4, filters=(4, 8))
+    classifier = evaluation.build_classifier(model, 10, freeze_encoder=False,
+                                             features="backbone", dropout=0.5,
+                                             seed=0)
+    backbone = classifier.layers[1]
+    assert backbone.output.shape == (None, 7 * 7 * 8)  # not the 4-number code
+    assert "z" not in [layer.name for layer in backbone.layers]
+    assert classifier.get_layer("dropout").rate == 0.5
+    # A feature-map code is flattened in front of the head.
+    mapped = keras_ae.build_autoencoder("conv", (28, 28, 1), (7, 7, 2),
+                                        filters=(4, 8))
+    on_code = evaluation.build_classifier(mapped, 10, features="code")
+    assert on_code.get_layer("flatten").output.shape == (None, 98)
+    with pytest.raises(ValueError, match="Unknown `features`. Received: "
+                       "features=.pixels.; allowed: .code., .backbone."):
+        evaluation.build_classifier(model, 10, features="pixels")
+    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\). "
+                       "Received: dropout=1.0"):
+        evaluation.build_classifier(model, 10, dropout=1.0)
+
+
+def test_fine_tuning_augments_images_in_training_only(split):
+    x_train, y_train = split[0][:200], split[1][:200]
+    model = keras_ae.build_autoencoder("conv", (28, 28, 1), 4, filters=(4, 8))
+    before = [w.copy() for w in model.get_weights()]
+    classifier = evaluation.fine_tune_classifier(model, x_train, y_train,
+                                                 epochs=1, seed=0)
+    augmentation = classifier.get_layer("augmentation")
+    assert [layer.name for layer in augmentation.layers] == [
+        "random_shift", "random_rotation"]
+    # Deterministic at inference: the augmentation layers pass inputs through.
+    np.testing.assert_array_equal(classifier.predict(x_train[:8], verbose=0),
+                                  classifier.predict(x_train[:8], verbose=0))
+    for a, b in zip(before, model.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the autoencoder is untouched
+    with pytest.raises(ValueError, match="`augment=True` shifts and rotates "
+                       r"images .* Received: x with shape \(200, 6\)"):
+        sequences = keras_ae.build_autoencoder("dense", (6,), 2)
+        evaluation.fine_tune_classifier(sequences, np.zeros((200, 6), "float32"),
+                                        y_train, epochs=1)
 
 
 def test_stratified_subsets_take_n_per_class_with_the_seed():

@@ -21,10 +21,15 @@ import tensorflow as tf
 
 from keras_ae import cli
 from keras_ae import export
+from keras_ae.export import export_utils
+from keras_ae.export import saved_model as saved_model_lib
+from keras_ae.export import tflite as tflite_lib
 from keras_ae.data import load_digits
 from keras_ae.models import AutoEncoder
 from keras_ae.registry import build_autoencoder
 from keras_ae.registry import list_autoencoders
+from serving_rest import rest_request_to_tensors
+from serving_rest import tensors_to_rest_response
 
 INPUT_SHAPE = (28, 28, 1)
 LATENT_DIM = 4
@@ -190,7 +195,7 @@ def test_saved_model_rest_requests_match_keras(deployed, family, kind):
     }
     for signature, body in bodies.items():
         # Through JSON text, as the request reaches the server.
-        tensors = export.rest_request_to_tensors(json.dumps(body), signatures)
+        tensors = rest_request_to_tensors(json.dumps(body), signatures)
         assert {n: t.dtype for n, t in tensors.items()} == {
             ("z" if signature == "decode" else "inputs"): tf.float32}
         outputs = signatures[signature](**tensors)
@@ -200,7 +205,7 @@ def test_saved_model_rest_requests_match_keras(deployed, family, kind):
         for name, value in outputs.items():
             assert value.dtype == tf.float32
             assert _max_abs(value, expected[name]) <= SAVED_MODEL_TOLERANCE
-        response = export.tensors_to_rest_response(outputs)
+        response = tensors_to_rest_response(outputs)
         assert len(response["predictions"]) == 5
         json.dumps(response)
 
@@ -285,7 +290,7 @@ def test_versions_count_up_and_existing_version_is_refused(tiny_vae,
 
 def _fail_half_way(monkeypatch):
     """Makes the SavedModel write fail after writing part of the files."""
-    make_archive = export._make_archive
+    make_archive = saved_model_lib._make_archive
 
     def failing_make_archive(model):
         archive = make_archive(model)
@@ -298,7 +303,7 @@ def _fail_half_way(monkeypatch):
         archive.write_out = write_out
         return archive
 
-    monkeypatch.setattr(export, "_make_archive", failing_make_archive)
+    monkeypatch.setattr(saved_model_lib, "_make_archive", failing_make_archive)
 
 
 def test_failed_export_leaves_nothing(tiny_ae, tmp_path, monkeypatch):
@@ -362,6 +367,115 @@ def test_export_explains_how_to_build_a_model_of_unknown_shape(tiny_ae,
     with pytest.raises(ValueError, match=r"model\.build"):
         export.export_saved_model(model, tmp_path, "unknown")
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("target", ["file", "under_file", "model_dir_file"])
+def test_export_refuses_an_unusable_target_before_tracing(tiny_ae, tmp_path,
+                                                          monkeypatch, target):
+    (tmp_path / "taken").write_text("a file")
+    base_dir = tmp_path / ("taken/served" if target == "under_file" else
+                           "taken" if target == "file" else "served")
+    if target == "model_dir_file":
+        base_dir.mkdir()
+        (base_dir / "tiny").write_text("a file")
+    monkeypatch.setattr(saved_model_lib, "_make_archive", _never_called)
+    before = _tree(tmp_path)
+    with pytest.raises(ValueError, match="is a file"):
+        export.export_saved_model(tiny_ae, base_dir, "tiny")
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_export_refuses_a_read_only_base_dir(tiny_ae, tmp_path):
+    read_only = tmp_path / "read_only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match="not writable"):
+            export.export_saved_model(tiny_ae, read_only / "served", "tiny")
+    finally:
+        read_only.chmod(0o755)
+    assert not os.listdir(read_only)
+
+
+def _never_called(*args, **kwargs):
+    raise AssertionError("reached after a refused argument")
+
+
+def test_export_keeps_temporaries_it_cannot_prove_stale(tiny_ae, tmp_path):
+    model_dir = tmp_path / "tiny"
+    # This process's own write in progress, and another machine's.
+    running = export_utils.temporary_directory(_makedirs(model_dir))
+    other_host = model_dir / f"{export_utils.TEMP_PREFIX}elsewhere-1-abcd1234"
+    other_host.mkdir()
+    (model_dir / "3").mkdir()  # a version directory, even an empty one
+    assert export.export_saved_model(tiny_ae, tmp_path, "tiny").endswith("4")
+    assert sorted(os.listdir(model_dir)) == sorted(
+        ["3", "4", os.path.basename(running), other_host.name])
+
+
+def _makedirs(path):
+    os.makedirs(path)
+    return os.fspath(path)
+
+
+@pytest.mark.slow
+def test_a_killed_export_is_cleaned_up_by_the_next(tiny_ae, tmp_path):
+    # A fresh process is killed while it writes the SavedModel.
+    script = f"""
+import os, signal
+import keras_ae
+from keras_ae.export import saved_model
+
+make_archive = saved_model._make_archive
+
+def killed_while_writing(model):
+    archive = make_archive(model)
+
+    def write_out(filepath, **kwargs):
+        open(os.path.join(filepath, "saved_model.pb"), "wb").write(b"half")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    archive.write_out = write_out
+    return archive
+
+saved_model._make_archive = killed_while_writing
+model = keras_ae.build_autoencoder("dense", (6, 4), 3, hidden_units=(8,))
+saved_model.export_saved_model(model, {os.fspath(tmp_path)!r}, "tiny")
+"""
+    killed = subprocess.run([sys.executable, "-c", script], timeout=300,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert killed.returncode == -9
+    model_dir = tmp_path / "tiny"
+    (left,) = os.listdir(model_dir)
+    assert left.startswith(".")
+    assert export.export_saved_model(tiny_ae, tmp_path, "tiny").endswith("1")
+    assert os.listdir(model_dir) == ["1"]
+
+
+def test_feature_map_codes_export_with_their_shape(tmp_path):
+    # A code of shape (height, width, channels): `decode` takes it whole.
+    keras.utils.set_random_seed(0)
+    model = build_autoencoder("conv", INPUT_SHAPE, (7, 7, 2),
+                              variational=True, filters=(8, 16), seed=0)
+    loaded = tf.saved_model.load(
+        export.export_saved_model(model, tmp_path, "map"))
+    x = np.random.default_rng(0).random((3, *INPUT_SHAPE), dtype="float32")
+    encoded = loaded.signatures["encode"](inputs=tf.constant(x))
+    assert {n: tuple(t.shape) for n, t in encoded.items()} == {
+        "z_mean": (3, 7, 7, 2), "z_log_var": (3, 7, 7, 2)}
+    z = model.encode(x)
+    decoded = loaded.signatures["decode"](z=tf.constant(z))["reconstruction"]
+    assert _max_abs(decoded, model.decode(z)) <= SAVED_MODEL_TOLERANCE
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"expected shape \[\?,7,7,2\]"):
+        loaded.signatures["decode"](z=tf.zeros((3, 98)))
+    # int8 calibration data for `decode` are codes of that shape.
+    flatbuffer = export.convert_to_tflite(model, signature="decode",
+                                          quantization="int8",
+                                          representative_data=z)
+    runner = export.TFLiteRunner(flatbuffer)
+    assert runner(z)["reconstruction"].shape == (3, *INPUT_SHAPE)
 
 
 # --- TF Serving config and REST parsing --------------------------------------
@@ -436,26 +550,26 @@ def test_rest_request_parsing_follows_tf_serving(tiny_vae, tmp_path):
     loaded = tf.saved_model.load(
         export.export_saved_model(tiny_vae, tmp_path, "tiny"))
     x = np.random.default_rng(0).random((3, 6, 4), dtype="float32")
-    row = export.rest_request_to_tensors({"instances": x.tolist()},
+    row = rest_request_to_tensors({"instances": x.tolist()},
                                          loaded.signatures)
-    named = export.rest_request_to_tensors(
+    named = rest_request_to_tensors(
         {"instances": [{"inputs": e} for e in x.tolist()]},
         loaded.signatures["serving_default"])
-    columnar = export.rest_request_to_tensors(
+    columnar = rest_request_to_tensors(
         b'{"signature_name": "encode", "inputs": %s}'
         % json.dumps(x.tolist()).encode(), loaded.signatures)
     for tensors in (row, named, columnar):
         assert list(tensors) == ["inputs"]
         np.testing.assert_array_equal(tensors["inputs"].numpy(), x)
     # Integers in JSON become the signature's float32.
-    decoded = export.rest_request_to_tensors(
+    decoded = rest_request_to_tensors(
         {"signature_name": "decode", "instances": [[0, 1, 2]]},
         loaded.signatures)
     assert decoded["z"].dtype == tf.float32
     out = loaded.signatures["encode"](**columnar)
-    response = export.tensors_to_rest_response(out)
+    response = tensors_to_rest_response(out)
     assert sorted(response["predictions"][0]) == ["z_log_var", "z_mean"]
-    assert sorted(export.tensors_to_rest_response(
+    assert sorted(tensors_to_rest_response(
         out, columnar=True)["outputs"]) == ["z_log_var", "z_mean"]
 
 
@@ -473,7 +587,7 @@ def test_rest_request_parsing_follows_tf_serving(tiny_vae, tmp_path):
 ])
 def test_rest_request_parsing_errors(tiny_loaded, body, match):
     with pytest.raises(ValueError, match=match):
-        export.rest_request_to_tensors(body, tiny_loaded.signatures)
+        rest_request_to_tensors(body, tiny_loaded.signatures)
 
 
 # --- TensorFlow Lite ---------------------------------------------------------
@@ -590,7 +704,7 @@ def test_tflite_refuses_a_rolled_lstm_with_dynamic_batch(tmp_path):
 
 def test_tflite_checks_the_op_list_after_conversion(tiny_ae, tmp_path,
                                                     monkeypatch):
-    monkeypatch.setattr(export, "tflite_ops",
+    monkeypatch.setattr(tflite_lib, "tflite_ops",
                         lambda flatbuffer: ["FULLY_CONNECTED", "FlexErf",
                                             "MyCustomOp"])
     with pytest.raises(export.UnsupportedOpsError,
@@ -632,6 +746,37 @@ def test_tflite_refuses_a_missing_model_file(tmp_path):
         export.convert_to_tflite(missing)
     with pytest.raises(ValueError, match="without saved_model.pb"):
         export.convert_to_tflite(tmp_path)
+
+
+@pytest.mark.parametrize("target,error,match", [
+    ("taken.tflite", FileExistsError, "already exists"),
+    ("taken.tflite/m.tflite", ValueError, "is a file"),
+])
+def test_tflite_refuses_an_unusable_output_path_before_converting(
+        tiny_ae, tmp_path, monkeypatch, target, error, match):
+    (tmp_path / "taken.tflite").write_bytes(b"keep me")
+    monkeypatch.setattr(tflite_lib, "_convert", _never_called)
+    before = _tree(tmp_path)
+    with pytest.raises(error, match=match):
+        export.convert_to_tflite(tiny_ae, output_path=tmp_path / target)
+    assert _tree(tmp_path) == before
+
+
+def test_a_failed_conversion_names_the_signature(tiny_ae, tmp_path,
+                                                 monkeypatch):
+    class FailingConverter:
+        def convert(self):
+            raise RuntimeError("<unknown>:0: error: 'tf.Unsupported' op failed")
+
+    monkeypatch.setattr(tflite_lib, "_converter",
+                        lambda *args, **kwargs: FailingConverter())
+    with pytest.raises(ValueError, match=(
+            r"conversion of signature 'decode' failed \(quantization="
+            r"'float16'\): <unknown>:0: error: 'tf.Unsupported'")):
+        export.convert_to_tflite(tiny_ae, signature="decode",
+                                 quantization="float16",
+                                 output_path=tmp_path / "m.tflite")
+    assert not os.listdir(tmp_path)
 
 
 @pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated")
@@ -796,3 +941,23 @@ def test_cli_convert_rejects_unknown_quantization(saved_keras_models, capsys):
                   "--quantization", "int4"])
     assert info.value.code == 2
     assert "invalid choice: 'int4'" in capsys.readouterr().err
+
+
+def test_cli_export_refuses_a_file_as_base_dir_before_loading(
+        saved_keras_models, tmp_path, capsys, monkeypatch):
+    (tmp_path / "served").write_text("a file")
+    monkeypatch.setattr(export, "load_keras_model", _never_called)
+    before = _tree(tmp_path)
+    assert cli.main(["export", os.fspath(saved_keras_models / "tiny.keras"),
+                     "--base-dir", os.fspath(tmp_path / "served")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("keras_ae export: error: `--base-dir`")
+    assert "is a file" in error and len(error.strip().splitlines()) == 1
+    assert _tree(tmp_path) == before
+
+
+def test_load_keras_model_says_what_a_bad_file_is(tmp_path):
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model")
+    with pytest.raises(ValueError, match="is not a .keras model"):
+        export.load_keras_model(text)

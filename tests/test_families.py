@@ -46,13 +46,64 @@ def test_conv_on_rgb_images_keeps_their_shape(images, variational):
 
 def test_conv_depth_follows_filters():
     model = keras_ae.build_autoencoder("conv", (32, 32, 1), LATENT_DIM,
-                                       filters=(8, 16, 32))
+                                       filters=(8, 16, 32), residual_blocks=0)
     convs = layers_of(model.encoder, keras.layers.Conv2D)
     assert [c.filters for c in convs] == [8, 16, 32]
     assert all(c.strides == (2, 2) for c in convs)
+    # The decoder mirrors the encoder: each doubling gives the map the
+    # channels the encoder had at that size, filters[0] at full size.
     transposed = layers_of(model.decoder, keras.layers.Conv2DTranspose)
-    assert [c.filters for c in transposed] == [32, 16, 8]
+    assert [c.filters for c in transposed] == [16, 8, 8]
     assert model.decoder.get_layer("decoder_reshape").output.shape == (None, 4, 4, 32)
+
+
+def test_conv_residual_blocks_sit_on_the_smallest_map():
+    model = keras_ae.build_autoencoder("conv", (28, 28, 1), LATENT_DIM,
+                                       filters=(8, 16), residual_blocks=2)
+    for part, prefix in ((model.encoder, "encoder"), (model.decoder, "decoder")):
+        adds = [l for l in part.layers if isinstance(l, keras.layers.Add)]
+        assert [l.name for l in adds] == [f"{prefix}_residual_0_add",
+                                          f"{prefix}_residual_1_add"]
+        assert all(tuple(l.output.shape) == (None, 7, 7, 16) for l in adds)
+    none = keras_ae.build_autoencoder("conv", (28, 28, 1), LATENT_DIM,
+                                      filters=(8, 16), residual_blocks=0)
+    assert not layers_of(none.encoder, keras.layers.Add)
+
+
+@pytest.mark.parametrize("variational", [False, True], ids=["ae", "vae"])
+def test_conv_feature_map_code(images, variational):
+    model = keras_ae.build_autoencoder("conv", (28, 28, 1), (7, 7, 3),
+                                       variational=variational,
+                                       filters=(8, 16))
+    x = images(28, 28, 1)
+    assert model.code_shape == (7, 7, 3)
+    assert model.encode(x).shape == (3, 7, 7, 3)
+    assert model(x).shape == (3, 28, 28, 1)
+    head = model.encoder.get_layer("z_mean" if variational else "z")
+    assert isinstance(head, keras.layers.Conv2D) and head.kernel_size == (1, 1)
+    assert not [l for l in model.encoder.layers if isinstance(l, keras.layers.Flatten)]
+    if variational:
+        assert model.sample(2, seed=0).shape == (2, 28, 28, 1)
+
+
+@pytest.mark.parametrize("latent_dim, match", [
+    ((14, 14, 4), r"height and width of the encoder's smallest map, 7 x 7 .*"
+                  r"Received: latent_dim=\(14, 14, 4\); use latent_dim=\(7, 7, channels\)"),
+    ((7, 7), r"`latent_dim` must be an int .* or a tuple \(height, width, "
+             r"channels\) .* Received: latent_dim=\(7, 7\)"),
+    ((7, 7, 0), r"latent_dim=\(7, 7, 0\)"),
+])
+def test_conv_refuses_a_map_code_that_does_not_fit(latent_dim, match):
+    with pytest.raises(ValueError, match=match):
+        keras_ae.build_autoencoder("conv", (28, 28, 1), latent_dim)
+
+
+@pytest.mark.parametrize("family", ["dense", "lstm", "transformer"])
+def test_families_without_map_codes_refuse_one(family):
+    with pytest.raises(ValueError, match=rf"Family '{family}' takes vector codes "
+                       r"only.*Received: latent_dim=\(7, 7, 2\); feature-map "
+                       r"codes are taken by: conv"):
+        keras_ae.build_autoencoder(family, (28, 28, 1), (7, 7, 2))
 
 
 def test_conv_accepts_grayscale_without_channel_axis(images):
@@ -85,12 +136,13 @@ def test_conv_batch_norm_option():
         assert model(np.zeros((2, 16, 16, 1), "float32")).shape == (2, 16, 16, 1)
     assert not layers_of(plain.encoder, keras.layers.BatchNormalization)
     assert not layers_of(plain.decoder, keras.layers.BatchNormalization)
-    assert len(layers_of(normed.encoder, keras.layers.BatchNormalization)) == 2
-    assert len(layers_of(normed.decoder, keras.layers.BatchNormalization)) == 2
-    # A batch norm follows each hidden convolution, which then has no bias.
+    # A batch norm follows each hidden convolution (2 strided, 2 in the
+    # residual block), which then has no bias.
+    assert len(layers_of(normed.encoder, keras.layers.BatchNormalization)) == 4
+    assert len(layers_of(normed.decoder, keras.layers.BatchNormalization)) == 4
     hidden = (layers_of(normed.encoder, keras.layers.Conv2D)
               + layers_of(normed.decoder, keras.layers.Conv2DTranspose))
-    assert [c.use_bias for c in hidden] == [False] * 4
+    assert [c.use_bias for c in hidden] == [False] * 6
     assert normed.decoder.get_layer("output").use_bias
 
 
@@ -99,6 +151,7 @@ def test_conv_batch_norm_option():
     [({"filters": ()}, r"filters=\(\)"),
      ({"filters": (8, 0)}, r"filters=\(8, 0\)"),
      ({"kernel_size": 0}, "kernel_size=0"),
+     ({"residual_blocks": -1}, "residual_blocks=-1"),
      ({"batch_norm": "yes"}, "batch_norm='yes'")],
 )
 def test_conv_refuses_bad_options(options, match):

@@ -10,12 +10,16 @@ Applications:
                      restored images against the clean ones (`psnr_ssim`).
     compression      `compare_with_pca`: reconstruction MSE of the code vs
                      PCA with as many components, and vs the mean image.
-    representation   `build_classifier`, `evaluate_classification`: linear
+    representation   `build_classifier`, `fine_tune_classifier`,
+                     `evaluate_classification`: linear
                      probe on frozen codes, fine-tuned encoder, and logistic
                      regression on pixels and on PCA features, with 10 and
                      100 labels per class and with all labels.
     likelihood       `negative_elbo`, `importance_weighted_nll` (VAE).
-    generation       `plot_samples`, `plot_interpolations`, and
+    generation       `evaluate_generation` (digit FID and class shares of
+                     samples, judged by `train_reference_classifier`),
+                     `reconstruction_agreement`, `plot_samples`,
+                     `plot_interpolations`, and
                      `keras_ae.plotting.plot_manifold` for a 2-D code.
     anomalies        `reconstruction_errors`, `choose_threshold`,
                      `evaluate_anomaly_detection`, `evaluate_digit_anomaly`;
@@ -57,8 +61,14 @@ from keras_ae.evaluation.anomaly import plot_score_histogram
 from keras_ae.evaluation.anomaly import reconstruction_errors
 from keras_ae.evaluation.anomaly import untrained_copy
 from keras_ae.evaluation.compression import compare_with_pca
+from keras_ae.evaluation.generation import build_reference_classifier
+from keras_ae.evaluation.generation import classifier_features
+from keras_ae.evaluation.generation import evaluate_generation
+from keras_ae.evaluation.generation import frechet_distance
 from keras_ae.evaluation.generation import plot_interpolations
 from keras_ae.evaluation.generation import plot_samples
+from keras_ae.evaluation.generation import reconstruction_agreement
+from keras_ae.evaluation.generation import train_reference_classifier
 from keras_ae.evaluation.likelihood import importance_weighted_nll
 from keras_ae.evaluation.likelihood import negative_elbo
 from keras_ae.evaluation.report import add_commands
@@ -69,6 +79,7 @@ from keras_ae.evaluation.report import write_json
 from keras_ae.evaluation.representation import DEFAULT_LABELS_PER_CLASS
 from keras_ae.evaluation.representation import build_classifier
 from keras_ae.evaluation.representation import evaluate_classification
+from keras_ae.evaluation.representation import fine_tune_classifier
 from keras_ae.evaluation.representation import stratified_subset
 from keras_ae.evaluation.restoration import corrupt
 from keras_ae.evaluation.restoration import evaluate_restoration

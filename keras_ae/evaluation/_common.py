@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from keras_ae.checks import check_examples
 from keras_ae.checks import check_finite
 from keras_ae.checks import check_unit_range
 from keras_ae.models import AutoEncoder
@@ -22,16 +23,14 @@ def check_autoencoder(model, name="model", variational=False):
 
 
 def check_data(name, x, model=None):
-    """Returns `x` as finite float32; images (rank 4) must lie in [0, 1]."""
-    x = check_finite(name, np.asarray(x, dtype="float32"))
-    if x.ndim == 4:
-        check_unit_range(name, x)
-    if model is not None:
-        model.check_inputs(x, name)
-    if len(x) == 0:
-        raise ValueError(f"`{name}` must hold at least one example. Received: "
-                         f"{name} with shape {x.shape}")
-    return x
+    """Returns `x` as finite float32 examples; images (rank 4) lie in [0, 1].
+
+    See `keras_ae.checks.check_examples`: at least one example, the model's
+    input shape when a model is given, no raw `uint8` bytes.
+    """
+    return check_examples(
+        name, x, model.input_shape_ if model is not None else None,
+        unit_range=np.ndim(x) == 4 and "images")
 
 
 def check_images(name, x):

@@ -30,10 +30,13 @@ def _log_likelihood(vae, x, x_hat):
 def _posterior_samples(vae, x, num_samples, rng):
     """Draws `num_samples` codes per example; returns `(z, eps, z_mean, z_log_var)`.
 
-    `z` and `eps` have shape `(num_samples, batch, latent_dim)`.
+    `z` and `eps` have shape `(num_samples, batch, latent_dim)`, a
+    feature-map code flattened.
     """
     z_mean, z_log_var = vae.encode_distribution(x)
-    z_mean, z_log_var = z_mean.astype("float64"), z_log_var.astype("float64")
+    # Feature-map codes are flattened: the densities are over every value.
+    z_mean = z_mean.reshape(len(x), -1).astype("float64")
+    z_log_var = z_log_var.reshape(len(x), -1).astype("float64")
     eps = rng.standard_normal((num_samples, *z_mean.shape))
     return z_mean + np.exp(0.5 * z_log_var) * eps, eps, z_mean, z_log_var
 
@@ -41,8 +44,8 @@ def _posterior_samples(vae, x, num_samples, rng):
 def _decoded_log_likelihood(vae, x, z):
     """`log p(x|z_s)` for codes `z` of shape `(S, batch, d)` -> `(S, batch)`."""
     num_samples, batch = z.shape[:2]
-    x_hat = vae.decode(z.reshape(num_samples * batch, -1).astype("float32"),
-                       batch_size=1024)
+    x_hat = vae.decode(z.reshape(num_samples * batch, *vae.code_shape)
+                       .astype("float32"), batch_size=1024)
     x_tiled = np.broadcast_to(x[None], (num_samples, *x.shape)).reshape(
         num_samples * batch, *x.shape[1:])
     return _log_likelihood(vae, x_tiled, x_hat).reshape(num_samples, batch)

@@ -1,5 +1,6 @@
 """Every application at once (`evaluate_model`) and the `evaluate` command."""
 
+import inspect
 import json
 import math
 import os
@@ -7,7 +8,10 @@ import os
 import keras
 import numpy as np
 
+from keras_ae.checks import check_keras_file
+from keras_ae.checks import check_output_dir as _check_output_dir
 from keras_ae.checks import check_positive_int
+from keras_ae.checks import read_json_file
 from keras_ae.checks import check_seed
 from keras_ae.evaluation._common import check_autoencoder
 from keras_ae.evaluation._common import check_labelled_split
@@ -152,15 +156,13 @@ def _interpolation_pairs(labels, num_pairs=4):
 
 
 def check_output_dir(output_dir):
-    """Raises `FileExistsError` unless `output_dir` is new or an empty directory."""
-    if os.path.isdir(output_dir) and not os.listdir(output_dir):
-        return output_dir
-    if os.path.exists(output_dir):
-        raise FileExistsError(
-            "`output_dir` already exists and is not empty; nothing is "
-            f"overwritten. Received: output_dir={output_dir!r}"
-        )
-    return output_dir
+    """Raises unless `output_dir` is new or an empty directory, and writable.
+
+    `FileExistsError` for a directory that holds files,
+    `NotADirectoryError` for a file, `PermissionError` where nothing can be
+    written (see `keras_ae.checks.check_output_dir`).
+    """
+    return _check_output_dir("output_dir", output_dir, must_be_new=True)
 
 
 def write_json(path, data):
@@ -190,7 +192,15 @@ def _jsonable(value):
 
 
 def add_commands(subparsers):
-    """Adds the `evaluate` command to the `keras_ae` command line."""
+    """Adds the `evaluate` command to the `keras_ae` command line.
+
+    Its defaults are those of `evaluate_model`, read from its signature.
+    """
+    from keras_ae.data import EMBEDDED_DATASETS
+
+    defaults = {name: parameter.default for name, parameter in
+                inspect.signature(evaluate_model).parameters.items()
+                if parameter.default is not inspect.Parameter.empty}
     parser = subparsers.add_parser(
         "evaluate", help="evaluate a saved model on its applications",
         description="Evaluate a saved .keras autoencoder on its applications "
@@ -206,41 +216,39 @@ def add_commands(subparsers):
                         "<model dir>/evaluation); never overwritten")
     parser.add_argument("--dataset", default=None,
                         help="dataset name (default: the run's dataset from "
-                        "run_config.json, else 'digits')")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the corruptions, label subsets, "
-                        "samples and trained copies (default: %(default)s)")
-    parser.add_argument("--normal-class", type=int, default=1,
-                        help="class that is normal in anomaly detection "
-                        "(default: %(default)s)")
-    parser.add_argument("--anomaly-epochs", type=int, default=5,
-                        help="epochs of the copy trained on the normal class; "
-                        "0 skips anomaly detection (default: %(default)s)")
-    parser.add_argument("--fine-tune-steps", type=int, default=300,
-                        help="steps of the fine-tuned classifier; 0 skips it "
-                        "(default: %(default)s)")
-    parser.add_argument("--labels-per-class", default="10,100,all",
-                        help="comma-separated label budgets of the "
-                        "classification task, 'all' for every label "
-                        "(default: %(default)s)")
-    parser.add_argument("--iw-samples", type=int, default=100,
-                        help="importance samples k of the VAE's IW-NLL "
-                        "(default: %(default)s)")
+                        f"run_config.json, else {EMBEDDED_DATASETS[0]!r})")
+
+    def add(flag, help, **kwargs):
+        kwargs.setdefault("default", defaults[flag[2:].replace("-", "_")])
+        parser.add_argument(flag, help=f"{help} (default: %(default)s)",
+                            **kwargs)
+
+    add("--seed", "seed of the corruptions, label subsets, samples and "
+        "trained copies", type=int)
+    add("--normal-class", "class that is normal in anomaly detection",
+        type=int)
+    add("--anomaly-epochs", "epochs of the copy trained on the normal class; "
+        "0 skips anomaly detection", type=int)
+    add("--fine-tune-steps", "steps of the fine-tuned classifier; 0 skips it",
+        type=int)
+    # A string default goes through `type`, as if typed on the command line.
+    add("--labels-per-class", "comma-separated label budgets of the "
+        "classification task, 'all' for every label", type=_labels_per_class,
+        default=",".join("all" if n is None else str(n)
+                         for n in defaults["labels_per_class"]))
+    add("--iw-samples", "importance samples k of the VAE's IW-NLL", type=int)
+    add("--max-likelihood-examples", "test examples of the likelihood "
+        "estimates", type=int)
     parser.set_defaults(run=_run_evaluate)
     return parser
 
 
 def _run_evaluate(args):
     import keras_ae  # noqa: F401  (registers the classes for loading)
+    from keras_ae.data import EMBEDDED_DATASETS
     from keras_ae.data import load_dataset
 
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(
-            f"No saved model at the given path. Received: model={args.model!r}")
-    if not args.model.endswith(".keras"):
-        raise ValueError("`model` must be a .keras file. Received: "
-                         f"model={args.model!r}")
-    labels_per_class = _parse_labels_per_class(args.labels_per_class)
+    check_keras_file("model", args.model)
     output_dir = args.output_dir or os.path.join(
         os.path.dirname(args.model) or ".", "evaluation")
     check_output_dir(output_dir)
@@ -249,27 +257,30 @@ def _run_evaluate(args):
     config_path = os.path.join(os.path.dirname(args.model) or ".",
                                "run_config.json")
     if os.path.exists(config_path):
-        with open(config_path) as f:
-            run_config = json.load(f)
-        dataset = dataset or run_config.get("dataset", "digits")
-        split_seed = run_config.get("seed", seed)
+        run_config = read_json_file("run_config.json", config_path)
+        # The training settings sit under "training" (older runs: top level).
+        training = run_config.get("training", run_config)
+        dataset = dataset or training.get("dataset", EMBEDDED_DATASETS[0])
+        split_seed = training.get("seed", seed)
     else:
         print("No run_config.json next to the model: the held-out split uses "
               f"--seed {seed}; it is held out only if training used the same.")
-    dataset = dataset or "digits"
+    dataset = dataset or EMBEDDED_DATASETS[0]
     model = keras.models.load_model(args.model)
     check_autoencoder(model, "model")
     (x_train, y_train), (x_test, y_test) = load_dataset(dataset, seed=split_seed)
     result = evaluate_model(
         model, x_train, y_train, x_test, y_test, output_dir, seed=seed,
         normal_class=args.normal_class, anomaly_epochs=args.anomaly_epochs,
-        fine_tune_steps=args.fine_tune_steps, labels_per_class=labels_per_class,
+        fine_tune_steps=args.fine_tune_steps,
+        labels_per_class=args.labels_per_class,
         iw_samples=args.iw_samples,
+        max_likelihood_examples=args.max_likelihood_examples,
     )
     print(summarize(result))
 
 
-def _parse_labels_per_class(text):
+def _labels_per_class(text):
     budgets = []
     for item in text.split(","):
         item = item.strip()
@@ -282,6 +293,9 @@ def _parse_labels_per_class(text):
                 "`--labels-per-class` must be comma-separated positive ints "
                 f"or 'all'. Received: --labels-per-class {text!r}")
     return tuple(budgets)
+
+
+_labels_per_class.__name__ = "labels_per_class"  # argparse names it in errors
 
 
 def summarize(result):

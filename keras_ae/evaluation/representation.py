@@ -6,10 +6,14 @@ import numbers
 import keras
 import numpy as np
 
+from keras_ae.checks import check_choice
+from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
 from keras_ae.evaluation._common import check_autoencoder
+from keras_ae.evaluation._common import check_data
 from keras_ae.evaluation._common import check_labelled_split
+from keras_ae.evaluation._common import check_labels
 from keras_ae.evaluation._common import fit_pca
 from keras_ae.evaluation._common import flatten
 from keras_ae.models import VariationalAutoEncoder
@@ -18,20 +22,28 @@ from keras_ae.models import VariationalAutoEncoder
 DEFAULT_LABELS_PER_CLASS = (10, 100, None)
 
 
-def build_classifier(autoencoder, num_classes, freeze_encoder=True, seed=None):
+FEATURES = ("code", "backbone")
+
+
+def build_classifier(autoencoder, num_classes, freeze_encoder=True,
+                     features="code", dropout=0.0, seed=None):
     """Puts a softmax head on a copy of an autoencoder's encoder.
 
-    The classifier is functional: `inputs -> encoder -> Dense(num_classes,
-    softmax)`. For a VAE the encoder keeps its `z_mean` branch only. The
-    encoder is a copy with the same weights, so training the classifier
-    never changes the autoencoder.
+    The classifier is functional: `inputs -> encoder -> [Dropout] ->
+    Dense(num_classes, softmax)`. The encoder is a copy with the same
+    weights, so training the classifier never changes the autoencoder.
 
     Args:
         autoencoder: a keras_ae `AutoEncoder` or `VariationalAutoEncoder`.
         num_classes: int >= 2.
         freeze_encoder: bool. `True` trains the head only (a linear probe);
             `False` fine-tunes the encoder too.
-        seed: int or `None`, seed of the head's initializer.
+        features: `"code"`, the code (`z_mean` for a VAE; a feature-map code
+            is flattened), or `"backbone"`, the encoder's features before its
+            latent head (for the conv family the last feature map,
+            flattened): richer than a 16-number code for a classifier.
+        dropout: float in [0, 1), dropout rate before the head.
+        seed: int or `None`, seed of the head's initializer and dropout.
 
     Returns:
         An uncompiled `keras.Model` mapping inputs to class probabilities.
@@ -39,7 +51,8 @@ def build_classifier(autoencoder, num_classes, freeze_encoder=True, seed=None):
     Example:
 
     >>> classifier = build_classifier(model, num_classes=10,
-    ...                               freeze_encoder=False)
+    ...                               freeze_encoder=False,
+    ...                               features="backbone", dropout=0.5)
     >>> classifier.compile("adam", "sparse_categorical_crossentropy",
     ...                    metrics=["accuracy"])
     >>> classifier.fit(x_labelled, y_labelled, epochs=5)
@@ -57,35 +70,139 @@ def build_classifier(autoencoder, num_classes, freeze_encoder=True, seed=None):
     if not isinstance(freeze_encoder, bool):
         raise ValueError("`freeze_encoder` must be a bool. Received: "
                          f"freeze_encoder={freeze_encoder!r}")
+    check_choice("features", features, FEATURES)
+    dropout = check_number("dropout", dropout, minimum=0)
+    if dropout >= 1:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
     variational = isinstance(autoencoder, VariationalAutoEncoder)
     outputs = autoencoder.encoder.output
     code = outputs[0] if variational else outputs
-    if isinstance(code, (list, tuple)) or tuple(code.shape) != (
-        None, autoencoder.latent_dim
+    if isinstance(code, (list, tuple)) or tuple(code.shape[1:]) != (
+        autoencoder.code_shape
     ):
         shapes = [tuple(o.shape) for o in
                   (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
         raise ValueError(
             "`autoencoder` must have an encoder whose code has shape "
-            f"(batch_size, latent_dim={autoencoder.latent_dim})"
+            f"(batch_size, {', '.join(map(str, autoencoder.code_shape))})"
             f"{' (z_mean of a VAE)' if variational else ''}. Received: an "
             f"encoder with output shape(s) {shapes}"
         )
     encoder = keras.models.clone_model(autoencoder.encoder)
     encoder.set_weights(autoencoder.encoder.get_weights())
-    if variational:
+    if features == "backbone":
+        head_name = "z_mean" if variational else "z"
+        try:
+            backbone_output = encoder.get_layer(head_name).input
+        except ValueError:
+            raise ValueError(
+                "`features='backbone'` needs an encoder built by "
+                f"`keras_ae.build_autoencoder` (with a {head_name!r} head). "
+                f"Received: an encoder with layers "
+                f"{[layer.name for layer in encoder.layers][-3:]}"
+            ) from None
+        encoder = keras.Model(encoder.input, backbone_output,
+                              name=f"{encoder.name}_backbone")
+    elif variational:
         # Only the z_mean branch: z_log_var would get no gradient.
         encoder = keras.Model(encoder.input, encoder.output[0],
                               name=f"{encoder.name}_mean")
     encoder.trainable = not freeze_encoder
     inputs = keras.Input(autoencoder.input_shape_, name="inputs")
-    code = encoder(inputs)
+    x = encoder(inputs)
+    if len(x.shape) > 2:
+        x = keras.layers.Flatten(name="flatten")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(x)
     probabilities = keras.layers.Dense(
         num_classes, activation="softmax", name="class_probabilities",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-    )(code)
+    )(x)
     return keras.Model(inputs, probabilities,
                        name=f"{autoencoder.name}_classifier")
+
+
+def augmentation_layers(seed=None):
+    """The zoo's image augmentation for classifiers, as a Keras model.
+
+    A random shift of up to 10 % of the height and width and a random
+    rotation of up to 18 degrees (0.05 of a turn), both filling with zeros
+    (the digits' background); at inference both pass images through.
+    """
+    return keras.Sequential([
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant",
+                                       seed=seed, name="random_shift"),
+        keras.layers.RandomRotation(0.05, fill_mode="constant",
+                                    seed=None if seed is None else seed + 1,
+                                    name="random_rotation"),
+    ], name="augmentation")
+
+
+def fine_tune_classifier(autoencoder, x, y, epochs=30, batch_size=128,
+                         learning_rate=1e-3, features="backbone", dropout=0.5,
+                         augment=True, seed=0, verbose=0):
+    """Trains a classifier on a pretrained encoder: the zoo's recipe.
+
+    `build_classifier(autoencoder, freeze_encoder=False, features=features,
+    dropout=dropout)` trained with Adam and sparse categorical
+    cross-entropy for `epochs` epochs on the labelled `(x, y)`, images
+    randomly shifted (up to 10 % of their size) and rotated (up to 18
+    degrees) in training (`augment=True`). The autoencoder itself is left
+    unchanged.
+
+    Args:
+        autoencoder: a keras_ae autoencoder, pretrained (on unlabelled data).
+        x: labelled inputs of the autoencoder's input shape.
+        y: their integer labels.
+        epochs: int > 0.
+        batch_size: int > 0.
+        learning_rate: float > 0, Adam's learning rate.
+        features: `"backbone"` or `"code"` (see `build_classifier`).
+        dropout: float in [0, 1), dropout before the head.
+        augment: bool, shift and rotate the training images (Keras'
+            `RandomTranslation` and `RandomRotation` layers, which pass
+            inputs through unchanged at inference). Images only.
+        seed: int, seed of the head, the dropout, the augmentation and the
+            shuffles.
+        verbose: Keras' `fit` verbosity.
+
+    Returns:
+        The trained classifier, compiled with an `accuracy` metric; its
+        augmentation layers come first and do nothing at inference.
+
+    Example:
+
+    >>> classifier = fine_tune_classifier(pretrained_ae, x_labelled, y_labelled)
+    >>> classifier.evaluate(x_test, y_test)
+    """
+    check_autoencoder(autoencoder, "autoencoder")
+    x = check_data("x", x, autoencoder)
+    y = check_labels("x", x, "y", y)
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_seed("seed", seed)
+    learning_rate = check_number("learning_rate", learning_rate, minimum=0)
+    if not isinstance(augment, bool):
+        raise ValueError(f"`augment` must be a bool. Received: augment={augment!r}")
+    if augment and x.ndim != 4:
+        raise ValueError(
+            "`augment=True` shifts and rotates images (num_images, height, "
+            f"width, channels). Received: x with shape {x.shape}; pass "
+            "augment=False for other data.")
+    keras.utils.set_random_seed(seed)
+    classifier = build_classifier(autoencoder, int(y.max()) + 1,
+                                  freeze_encoder=False, features=features,
+                                  dropout=dropout, seed=seed)
+    if augment:
+        inputs = keras.Input(x.shape[1:], name="images")
+        augmented = augmentation_layers(seed)(inputs)
+        classifier = keras.Model(inputs, classifier(augmented),
+                                 name=classifier.name)
+    classifier.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                       loss="sparse_categorical_crossentropy",
+                       metrics=["accuracy"])
+    classifier.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    return classifier
 
 
 def check_labels_per_class(labels_per_class, y_train):
@@ -160,9 +277,9 @@ def evaluate_classification(model, x_train, y_train, x_test, y_test,
 
     * `probe`: logistic regression on the frozen codes (`model.encode`,
       `z_mean` for a VAE), standardized;
-    * `fine_tuned`: `build_classifier(model, freeze_encoder=False)` trained
-      with Adam for about `fine_tune_steps` steps (skipped when 0); this
-      calls `keras.utils.set_random_seed(seed)`;
+    * `fine_tuned`: `fine_tune_classifier` (the encoder's backbone features,
+      dropout 0.5, all weights trained) for about `fine_tune_steps` steps
+      (skipped when 0); this calls `keras.utils.set_random_seed(seed)`;
     * `pixels`: logistic regression on the raw values (already in [0, 1]);
     * `pca`: logistic regression on standardized PCA features with as many
       components as the code, PCA fitted on all of `x_train` (unlabelled, as
@@ -188,7 +305,8 @@ def evaluate_classification(model, x_train, y_train, x_test, y_test,
         raise ValueError("`y_train` must hold at least 2 classes. Received: "
                          f"labels {np.unique(y_train).tolist()}")
 
-    codes_train, codes_test = model.encode(x_train), model.encode(x_test)
+    codes_train = flatten(model.encode(x_train))
+    codes_test = flatten(model.encode(x_test))
     flat_train, flat_test = flatten(x_train), flatten(x_test)
     pca = fit_pca(flat_train, model.latent_dim)
     pca_train, pca_test = pca.transform(flat_train), pca.transform(flat_test)
@@ -203,16 +321,12 @@ def evaluate_classification(model, x_train, y_train, x_test, y_test,
         results[f"pca_accuracy_{tag}"] = _logistic_accuracy(
             pca_train[index], y, pca_test, y_test, standardize=True)
         if fine_tune_steps:
-            keras.utils.set_random_seed(seed)
-            classifier = build_classifier(model, num_classes,
-                                          freeze_encoder=False, seed=seed)
-            classifier.compile(
-                optimizer=keras.optimizers.Adam(learning_rate),
-                loss="sparse_categorical_crossentropy")
             steps_per_epoch = math.ceil(len(index) / batch_size)
-            classifier.fit(x_train[index], y, batch_size=batch_size,
-                           epochs=max(1, math.ceil(fine_tune_steps / steps_per_epoch)),
-                           verbose=verbose)
+            classifier = fine_tune_classifier(
+                model, x_train[index], y,
+                epochs=max(1, math.ceil(fine_tune_steps / steps_per_epoch)),
+                batch_size=batch_size, learning_rate=learning_rate,
+                augment=x_train.ndim == 4, seed=seed, verbose=verbose)
             predicted = classifier.predict(x_test, batch_size=256,
                                            verbose=0).argmax(axis=1)
             results[f"fine_tuned_accuracy_{tag}"] = float(

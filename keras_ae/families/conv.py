@@ -1,4 +1,11 @@
-"""The convolutional family: strided `Conv2D` encoder, `Conv2DTranspose` decoder."""
+"""The convolutional family: strided `Conv2D` encoder, `Conv2DTranspose` decoder.
+
+The code is a vector (`latent_dim=16`) or a feature map
+(`latent_dim=(7, 7, 8)` for digits): a map keeps where things are, which is
+what restoration needs (the keras.io denoiser keeps a 7x7x32 code; Stable
+Diffusion's VAE has spatial latents), while a vector is what a classifier,
+a probe or a generator from the prior wants.
+"""
 
 import keras
 
@@ -8,18 +15,23 @@ from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
 
 
-@register_family("conv")
-def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
-               batch_norm=False, activation="elu",
+@register_family("conv", map_codes=True,
+                 test_options={"filters": (8, 16), "residual_blocks": 1})
+def build_conv(input_shape, code_shape, filters=(32, 64), kernel_size=3,
+               residual_blocks=1, batch_norm=False, activation="elu",
                output_activation="sigmoid"):
     """Builds a convolutional encoder backbone and decoder for images.
 
     The encoder has one `Conv2D` layer of stride 2 per entry of `filters`, so
-    each halves the height and width; its features are the flattened last
-    feature map. The decoder mirrors it: a `Dense` layer fills a
-    `(H / 2**depth, W / 2**depth, filters[-1])` map, `Conv2DTranspose` layers
-    of stride 2 double it back to `(H, W)` and a last `Conv2D` gives the
-    `channels` outputs.
+    each halves the height and width, then `residual_blocks` residual blocks
+    (two 3x3 convolutions and a skip connection) on the smallest map, which
+    widen the receptive field where it is cheapest. Its features are that
+    map, flattened for a vector code. The decoder mirrors it: a `Dense` layer
+    (vector code) or a 3x3 convolution (map code) fills a
+    `(H / 2**depth, W / 2**depth, filters[-1])` map, residual blocks refine
+    it, `Conv2DTranspose` layers of stride 2 double it back to `(H, W)`, each
+    giving the map the channels the encoder had at its size (`filters[0]`
+    at full size), and a last `Conv2D` gives the `channels` outputs.
 
     Images are `(height, width, channels)`. A grayscale image may also be
     given as `(height, width)`: a channel axis is added inside the encoder and
@@ -29,10 +41,13 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
         input_shape: tuple of ints, `(height, width, channels)` or
             `(height, width)`. Height and width must be divisible by
             `2 ** len(filters)`.
-        latent_dim: int, size of the code (the decoder's input).
+        code_shape: tuple, `(latent_dim,)` for a vector code or
+            `(H / 2**depth, W / 2**depth, channels)` for a feature-map code.
         filters: tuple of ints, filters of the encoder's strided convolutions
-            (depth = `len(filters)`); the decoder uses them in reverse order.
-        kernel_size: int, size of every convolution kernel.
+            (depth = `len(filters)`); the decoder mirrors them.
+        kernel_size: int, size of the strided and transposed kernels.
+        residual_blocks: int >= 0, residual blocks on the smallest map, in
+            the encoder and again in the decoder.
         batch_norm: bool. `True` puts a `BatchNormalization` layer after each
             hidden convolution (and then drops their biases).
         activation: activation of the hidden layers. The default, `"elu"`,
@@ -46,12 +61,15 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
 
     Example:
 
-    >>> backbone, decoder = build_conv((32, 32, 3), latent_dim=16)
+    >>> backbone, decoder = build_conv((32, 32, 3), code_shape=(16,))
     >>> tuple(decoder.output.shape)
     (None, 32, 32, 3)
     """
     filters = check_positive_ints("filters", filters)
     kernel_size = check_positive_int("kernel_size", kernel_size)
+    if residual_blocks != 0:
+        residual_blocks = check_positive_int("residual_blocks",
+                                             residual_blocks)
     check_bool("batch_norm", batch_norm)
     if len(input_shape) not in (2, 3):
         raise ValueError(
@@ -69,6 +87,16 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
             f"strided convolutions. Received: input_shape={input_shape} and "
             f"filters={filters}; use fewer filters or pad the images."
         )
+    map_shape = (height // scale, width // scale, filters[-1])
+    if len(code_shape) == 3 and code_shape[:2] != map_shape[:2]:
+        raise ValueError(
+            "A feature-map code must have the height and width of the "
+            f"encoder's smallest map, {map_shape[0]} x {map_shape[1]} for "
+            f"input_shape={input_shape} and filters={filters}. Received: "
+            f"latent_dim={code_shape}; use latent_dim=({map_shape[0]}, "
+            f"{map_shape[1]}, channels)."
+        )
+    layers = _Layers(kernel_size, batch_norm, activation)
 
     # === Encoder backbone ===
     inputs = keras.Input(input_shape, name="inputs")
@@ -76,26 +104,30 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
     if len(input_shape) == 2:
         x = keras.layers.Reshape((height, width, 1), name="add_channel")(x)
     for i, units in enumerate(filters):
-        x = keras.layers.Conv2D(units, kernel_size, strides=2, padding="same",
-                                use_bias=not batch_norm,
-                                name=f"encoder_conv_{i}")(x)
-        x = _normalize_and_activate(x, batch_norm, activation, f"encoder_{i}")
-    features = keras.layers.Flatten(name="flatten")(x)
-    backbone = keras.Model(inputs, features, name="conv_encoder_backbone")
+        x = layers.conv(x, units, f"encoder_{i}", strides=2)
+    for i in range(residual_blocks):
+        x = layers.residual_block(x, f"encoder_residual_{i}")
+    if len(code_shape) == 1:
+        x = keras.layers.Flatten(name="flatten")(x)
+    backbone = keras.Model(inputs, x, name="conv_encoder_backbone")
 
     # === Decoder ===
-    codes = keras.Input((latent_dim,), name="z")
-    map_shape = (height // scale, width // scale, filters[-1])
-    x = keras.layers.Dense(map_shape[0] * map_shape[1] * map_shape[2],
-                           activation=activation, name="decoder_dense")(codes)
-    x = keras.layers.Reshape(map_shape, name="decoder_reshape")(x)
-    for i, units in enumerate(reversed(filters)):
-        x = keras.layers.Conv2DTranspose(
-            units, kernel_size, strides=2, padding="same",
-            use_bias=not batch_norm, name=f"decoder_conv_transpose_{i}",
-        )(x)
-        x = _normalize_and_activate(x, batch_norm, activation, f"decoder_{i}")
-    outputs = keras.layers.Conv2D(channels, kernel_size, padding="same",
+    codes = keras.Input(code_shape, name="z")
+    if len(code_shape) == 1:
+        x = keras.layers.Dense(map_shape[0] * map_shape[1] * map_shape[2],
+                               activation=activation,
+                               name="decoder_dense")(codes)
+        x = keras.layers.Reshape(map_shape, name="decoder_reshape")(x)
+    else:
+        x = layers.conv(codes, filters[-1], "decoder_input", kernel_size=3)
+    for i in range(residual_blocks):
+        x = layers.residual_block(x, f"decoder_residual_{i}")
+    # The mirror of the encoder: each transposed convolution doubles the map
+    # and gives it the channels the encoder had at that size (filters[0] at
+    # full size, where the encoder had the image).
+    for i, units in enumerate(reversed((filters[0], *filters[:-1]))):
+        x = layers.conv(x, units, f"decoder_{i}", strides=2, transpose=True)
+    outputs = keras.layers.Conv2D(channels, 3, padding="same",
                                   activation=output_activation,
                                   name="output")(x)
     if len(input_shape) == 2:
@@ -105,12 +137,38 @@ def build_conv(input_shape, latent_dim, filters=(32, 64), kernel_size=3,
     return backbone, decoder
 
 
-def _normalize_and_activate(x, batch_norm, activation, prefix):
-    if batch_norm:
-        # Keras' default momentum, 0.99, leaves the moving statistics used at
-        # inference far from the batch statistics for the first few hundred
-        # steps: on digits the validation BCE after three epochs was 239
-        # nats with 0.99 and 111 with 0.9.
-        x = keras.layers.BatchNormalization(momentum=0.9,
-                                               name=f"{prefix}_batch_norm")(x)
-    return keras.layers.Activation(activation, name=f"{prefix}_activation")(x)
+class _Layers:
+    """Makes the family's named convolution layers on functional tensors."""
+
+    def __init__(self, kernel_size, batch_norm, activation):
+        self.kernel_size = kernel_size
+        self.batch_norm = batch_norm
+        self.activation = activation
+
+    def conv(self, x, units, prefix, strides=1, transpose=False,
+             kernel_size=None, activate=True):
+        layer = keras.layers.Conv2DTranspose if transpose else keras.layers.Conv2D
+        suffix = "conv_transpose" if transpose else "conv"
+        x = layer(units, kernel_size or self.kernel_size, strides=strides,
+                  padding="same", use_bias=not self.batch_norm,
+                  name=f"{prefix}_{suffix}")(x)
+        if self.batch_norm:
+            # Keras' default momentum, 0.99, leaves the moving statistics used
+            # at inference far from the batch statistics for the first few
+            # hundred steps: on digits the validation BCE after three epochs
+            # was 239 nats with 0.99 and 111 with 0.9.
+            x = keras.layers.BatchNormalization(momentum=0.9,
+                                                name=f"{prefix}_batch_norm")(x)
+        if activate:
+            x = keras.layers.Activation(self.activation,
+                                        name=f"{prefix}_activation")(x)
+        return x
+
+    def residual_block(self, x, prefix):
+        """`activation(x + conv(activation(conv(x))))`, 3x3 convolutions."""
+        units = x.shape[-1]
+        y = self.conv(x, units, f"{prefix}_a", kernel_size=3)
+        y = self.conv(y, units, f"{prefix}_b", kernel_size=3, activate=False)
+        x = keras.layers.Add(name=f"{prefix}_add")([x, y])
+        return keras.layers.Activation(self.activation,
+                                       name=f"{prefix}_activation")(x)

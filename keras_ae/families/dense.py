@@ -8,8 +8,8 @@ from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
 
 
-@register_family("dense")
-def build_dense(input_shape, latent_dim, hidden_units=(256, 128),
+@register_family("dense", test_options={"hidden_units": (32,)})
+def build_dense(input_shape, code_shape, hidden_units=(256, 128),
                 activation="relu", output_activation="sigmoid"):
     """Builds a fully connected encoder backbone and decoder.
 
@@ -19,7 +19,8 @@ def build_dense(input_shape, latent_dim, hidden_units=(256, 128),
 
     Args:
         input_shape: tuple of ints, shape of one example.
-        latent_dim: int, size of the code (the decoder's input).
+        code_shape: tuple `(latent_dim,)`, shape of the code (the decoder's
+            input).
         hidden_units: tuple of ints, widths of the encoder's hidden layers;
             the decoder mirrors them. `()` gives linear maps to and from
             the code.
@@ -39,7 +40,7 @@ def build_dense(input_shape, latent_dim, hidden_units=(256, 128),
                                name=f"encoder_dense_{i}")(x)
     backbone = keras.Model(inputs, x, name="dense_encoder_backbone")
 
-    codes = keras.Input((latent_dim,), name="z")
+    codes = keras.Input(code_shape, name="z")
     x = codes
     for i, units in enumerate(reversed(hidden_units)):
         x = keras.layers.Dense(units, activation=activation,

@@ -5,14 +5,17 @@ import math
 import keras
 
 from keras_ae.checks import check_bool
+from keras_ae.checks import check_choice
 from keras_ae.checks import check_positive_ints
 from keras_ae.layers import PositionalEmbedding
 from keras_ae.registry import register_family
 
+POOLINGS = ("last", "flatten")
 
-@register_family("lstm")
-def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
-               step_embedding=True, unroll=True,
+
+@register_family("lstm", test_options={"units": (16,)})
+def build_lstm(input_shape, code_shape, units=(128,), bidirectional=False,
+               pooling="last", step_embedding=True, unroll=True,
                output_activation="sigmoid"):
     """Builds an LSTM encoder backbone and decoder for sequences.
 
@@ -41,11 +44,16 @@ def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
     Args:
         input_shape: tuple of ints, `(timesteps, features)` or an image
             `(height, width, channels)`.
-        latent_dim: int, size of the code (the decoder's input).
+        code_shape: tuple `(latent_dim,)`, shape of the code (the decoder's
+            input).
         units: tuple of ints, units of the encoder's stacked LSTM layers; the
             decoder uses them in reverse order.
         bidirectional: bool. `True` wraps every LSTM layer, in the encoder
             and the decoder, in `Bidirectional` (concatenated directions).
+        pooling: `"last"` (the encoder's features are the last hidden state
+            of its last layer) or `"flatten"` (the hidden states of every
+            step side by side, so that no row has to survive the whole
+            sequence in the state).
         step_embedding: bool. `True` adds a learned vector per time step to
             the decoder's repeated inputs, so that the decoder knows which
             step it writes from the start instead of counting steps in its
@@ -66,6 +74,7 @@ def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
     """
     units = check_positive_ints("units", units)
     check_bool("bidirectional", bidirectional)
+    check_choice("pooling", pooling, POOLINGS)
     check_bool("step_embedding", step_embedding)
     check_bool("unroll", unroll)
     if len(input_shape) not in (2, 3):
@@ -90,12 +99,14 @@ def build_lstm(input_shape, latent_dim, units=(128,), bidirectional=False,
     if len(input_shape) == 3:
         x = keras.layers.Reshape((timesteps, features), name="rows")(x)
     for i, width in enumerate(units):
-        last = i == len(units) - 1
+        last = i == len(units) - 1 and pooling == "last"
         x = lstm(width, return_sequences=not last, name=f"encoder_lstm_{i}")(x)
+    if pooling == "flatten":
+        x = keras.layers.Flatten(name="features")(x)
     backbone = keras.Model(inputs, x, name="lstm_encoder_backbone")
 
     # === Decoder ===
-    codes = keras.Input((latent_dim,), name="z")
+    codes = keras.Input(code_shape, name="z")
     x = keras.layers.Dense(units[-1], activation="tanh",
                            name="decoder_dense")(codes)
     x = keras.layers.RepeatVector(timesteps, name="repeat")(x)

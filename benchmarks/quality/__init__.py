@@ -1,0 +1,54 @@
+"""Quality benchmark: the zoo's models against their anchors, same data, same epochs.
+
+Every task trains the zoo's model and its anchor **in the same run**, on the
+4,000 embedded training digits, for the same epochs at batch 128, and scores
+both on the same held-out digits: the 1,000 embedded validation digits, and
+the official MNIST test set when `--mnist-dir` (default:
+`$KERAS_AE_MNIST_DIR`) holds it. The anchors are the keras.io examples,
+re-implemented from their published architectures (`benchmarks.anchors`,
+`benchmarks.reference_vae`), PCA and logistic regression. The zoo's models
+are built with the package's public API only (`context.ZOO`): what the
+benchmark trains is what a user gets with the same few lines.
+
+Tasks (`--tasks`, default all; one module each):
+
+    denoising    (restoration) conv AE with a 7x7 feature-map code, trained
+                 on fresh noise each batch, vs the keras.io denoising
+                 autoencoder; PSNR/SSIM at sigma 0.5 (clipped).
+    occlusion    (restoration) the same conv AE trained on one random 10x10
+                 square set to 0, vs the keras.io denoiser's architecture
+                 trained the same way, the occluded input and a mean-image
+                 fill; PSNR of the raw output and of the inpainted image
+                 (observed pixels kept).
+    classifier   (representation) the encoder of a conv AE pretrained on all
+                 training digits (unlabelled), fine-tuned with a head on its
+                 features (`fine_tune_classifier`), vs the keras.io "simple
+                 MNIST convnet" from scratch (also with the same
+                 augmentation) and logistic regression on pixels; 10 and 100
+                 labels per class and all.
+    compression  (representation) the lstm and transformer AEs (latent 16)
+                 vs PCA with 16 components: reconstruction MSE and
+                 linear-probe accuracy.
+    vae          (generation) the conv VAE (latent 16) with the zoo's
+                 training recipe vs the keras.io VAE with latent 16: negative
+                 ELBO, IW-NLL, and generation judged by a reference digit
+                 classifier (digit FID, class shares among 1,000 samples).
+    main_job     (generation) `python -m keras_ae train` with its defaults,
+                 timed as a whole command: how often the reference
+                 classifier recognises the validation digits in their
+                 reconstructions, and the classes its prior samples cover.
+
+`--ablation` adds the recipe's ablation: the conv VAE trained without each
+of its callbacks. `--small` is a smoke run (2 epochs, 1,000 training digits,
+200 held out; the figures mean nothing) that the tests run.
+
+Results go to `<output-dir>/quality.json` and `quality.md` (machine,
+command, wall time of every model); figures to
+`<output-dir>/quality_figures/`. Existing results are never overwritten
+(pass --overwrite).
+
+Usage:
+
+    python -m benchmarks.quality --mnist-dir DIR --ablation
+    python -m benchmarks.quality --small --output-dir /tmp/q
+"""

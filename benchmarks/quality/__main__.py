@@ -1,0 +1,141 @@
+"""`python -m benchmarks.quality`: the command line and the report."""
+
+import argparse
+import os
+import sys
+import time
+
+from benchmarks import common
+from benchmarks.quality import __doc__ as DOC
+from benchmarks.quality import generation
+from benchmarks.quality import representation
+from benchmarks.quality import restoration
+from benchmarks.quality.context import Context
+from benchmarks.quality.context import find_mnist_files
+
+FIGURES_DIR = "quality_figures"
+TASKS = {
+    "denoising": restoration.run_denoising,
+    "occlusion": restoration.run_occlusion,
+    "classifier": representation.run_classifier,
+    "compression": representation.run_compression,
+    "vae": generation.run_vae,
+    "main_job": generation.run_main_job,
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.quality", description=DOC.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS),
+                        choices=list(TASKS), help="tasks to run (default: all)")
+    common.add_common_arguments(parser, epochs=30, latent_dim=None,
+                                families=False)
+    parser.add_argument("--batch-size", type=int, default=128,
+                        help="batch size of every model (default: %(default)s)")
+    parser.add_argument("--mnist-dir", default=os.environ.get("KERAS_AE_MNIST_DIR"),
+                        help="directory of the official MNIST test set IDX "
+                        "files (default: $KERAS_AE_MNIST_DIR, else none)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also train the conv VAE without each callback "
+                        "of the training recipe")
+    parser.add_argument("--small", action="store_true",
+                        help="a smoke run: 2 epochs on 1,000 digits, 200 held "
+                        "out, no main job; the figures mean nothing")
+    args = common.parse_checked(parser, argv, positive=("epochs", "batch_size"))
+    if args.mnist_dir and not find_mnist_files(args.mnist_dir):
+        parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
+                     f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
+    paths = common.result_paths(parser, args, "quality", extra=(FIGURES_DIR,))
+    if args.small:
+        args.epochs = min(args.epochs, 2)
+        args.tasks = [t for t in args.tasks if t != "main_job"]
+    return args, paths
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args, paths = parse_args(argv)
+    report = {"command": common.public_command("benchmarks.quality", argv),
+              "date": common.now(), "machine": common.machine_description(),
+              "load_average_before": common.load_average()}
+    started = time.perf_counter()
+    figures = os.path.join(args.output_dir, FIGURES_DIR)
+    os.makedirs(figures, exist_ok=True)
+    context = Context.create(args, figures)
+    rows, details = [], {}
+    for task in args.tasks:
+        print(f"[quality] {task} ...", flush=True)
+        task_rows, details[task] = TASKS[task](context)
+        rows.extend(task_rows)
+    if args.ablation:
+        print("[quality] ablation ...", flush=True)
+        details["ablation"] = generation.run_ablation(context)
+    report.update({
+        "settings": {"epochs": args.epochs, "batch_size": args.batch_size,
+                     "seed": args.seed, "small": args.small,
+                     "training_examples": len(context.x_train),
+                     "held_out": {k: len(v[0]) for k, v in context.held_out.items()}},
+        "rows": rows,
+        "details": details,
+        "load_average_after": common.load_average(),
+        "wall_seconds": time.perf_counter() - started,
+    })
+    text = markdown(report)
+    common.write_results(paths, report, text, args.overwrite)
+    print(text)
+    return 0
+
+
+def _number(value):
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value != 0 and abs(value) < 1:
+        return f"{value:.4f}" if abs(value) < 0.1 else f"{value:.3f}"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def markdown(report):
+    """The side-by-side table, the classifier's pretraining time, the ablation."""
+    settings = report["settings"]
+    lines = ["### Quality: the zoo against its anchors", *common.header_lines(
+        report, extra=[
+            f"Every model: {settings['training_examples']:,} embedded training "
+            f"digits, {settings['epochs']} epochs at batch "
+            f"{settings['batch_size']}, seed {settings['seed']}; held out: "
+            + ", ".join(f"{k} ({v:,})" for k, v in settings["held_out"].items())
+            + ". Times are training wall times in this run (a ratio over 1.5 "
+            "is marked)."]),
+        "| task | metric | held out | keras_ae | anchor | anchor model | target "
+        "| met | keras_ae train (s) | anchor train (s) | time ratio |",
+        "|---|---|---|---:|---:|---|---|---|---:|---:|---:|"]
+    for r in report["rows"]:
+        ratio = "-" if r["time_ratio"] is None else (
+            f"{r['time_ratio']:.2f}" + ("" if r["time_met"] else " (over 1.5)"))
+        met = "-" if r["target"] == "(reported)" else (
+            "yes" if r["met"] else "**no**")
+        lines.append(
+            f"| {r['task']} | {r['metric']} | {r['held_out']} | {_number(r['zoo'])} "
+            f"| {_number(r['anchor'])} | {r['anchor_name']} | {r['target']} "
+            f"| {met} | {_number(r['zoo_seconds'])} "
+            f"| {_number(r['anchor_seconds'])} | {ratio} |")
+    if "classifier" in report["details"]:
+        seconds = report["details"]["classifier"]["pretrain_seconds"]
+        lines += ["", f"Classifier: the unsupervised pretraining took {seconds:.1f} s "
+                  "(not in the time ratio, which compares the supervised phases)."]
+    if "ablation" in report["details"]:
+        ablation = report["details"]["ablation"]
+        names = [k for k in next(iter(ablation.values())) if k != "seconds"]
+        lines += ["", "Ablation of the training recipe (conv VAE, latent 16, "
+                  "negative ELBO in nats, lower is better):", "",
+                  "| recipe | " + " | ".join(names) + " | train (s) |",
+                  "|---|" + "---:|" * (len(names) + 1)]
+        for label, values in ablation.items():
+            lines.append(f"| {label} | " + " | ".join(
+                f"{values[n]:.2f}" for n in names) + f" | {values['seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Generation tasks: the conv VAE against the keras.io VAE, the main job, the ablation."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from benchmarks.quality.context import LEARNING_RATE
+from benchmarks.quality.context import ZOO
+from benchmarks.quality.context import build_zoo_model
+from benchmarks.quality.context import fit_zoo_model
+from benchmarks.quality.context import row
+from benchmarks.quality.context import timed_fit
+
+
+def _reference_vae(context):
+    """The keras.io VAE with a 16-number code, as a keras_ae model to judge it."""
+    import keras
+
+    from benchmarks.reference_vae import build_reference_vae
+    from keras_ae import VariationalAutoEncoder
+
+    keras.utils.set_random_seed(context.seed)
+    reference = build_reference_vae(latent_dim=ZOO["vae"]["latent_dim"])
+    seconds = timed_fit(reference, context.x_train, epochs=context.epochs,
+                        batch_size=context.batch_size, verbose=0)
+    encoder = keras.Model(reference.encoder.input, reference.encoder.output[:2])
+    judged = VariationalAutoEncoder(encoder, reference.decoder,
+                                    reconstruction_loss="bce", seed=context.seed)
+    return judged, seconds
+
+
+def _judge_vae(context, vae, name, x):
+    from keras_ae import evaluation
+
+    k = 50 if context.small else 1000
+    subset = x[:200] if context.small else x[:1000]
+    num_samples = min(len(x), 200 if context.small else 1000)
+    return {
+        **evaluation.negative_elbo(vae, x, num_samples=5, seed=context.seed),
+        **evaluation.importance_weighted_nll(vae, subset, k=k, seed=context.seed),
+        **evaluation.evaluate_generation(vae, context.classifier(), x,
+                                         num_samples=num_samples, seed=context.seed),
+    }
+
+
+def run_vae(context):
+    from keras_ae import plotting
+
+    zoo = build_zoo_model(context, ZOO["vae"], LEARNING_RATE["vae"])
+    zoo_seconds = fit_zoo_model(context, zoo, learning_rate=LEARNING_RATE["vae"])
+    anchor, anchor_seconds = _reference_vae(context)
+    rows, details = [], {"zoo_seconds": zoo_seconds,
+                         "anchor_seconds": anchor_seconds}
+    for name, (x, _) in context.held_out.items():
+        scores = {"zoo": _judge_vae(context, zoo, name, x),
+                  "anchor": _judge_vae(context, anchor, name, x)}
+        details[name] = scores
+        z, a = scores["zoo"], scores["anchor"]
+        common = (zoo_seconds, anchor_seconds)
+        rows += [
+            row("VAE (latent 16)", "negative ELBO (nats)", name,
+                z["negative_elbo"], a["negative_elbo"], "keras.io VAE",
+                z["negative_elbo"] <= 100.0, "<= 100", *common),
+            row("VAE (latent 16)", f"IW-NLL, k={int(z['k'])} (nats)", name,
+                z["iw_nll"], a["iw_nll"], "keras.io VAE",
+                z["iw_nll"] <= a["iw_nll"], "<= anchor", *common),
+            row("generation", "digit FID", name, z["frechet_distance"],
+                a["frechet_distance"], "keras.io VAE",
+                z["frechet_distance"] < a["frechet_distance"], "< anchor", *common),
+            row("generation", "class-share gap (TV from uniform)", name,
+                z["share_gap"], a["share_gap"], "keras.io VAE",
+                z["share_gap"] < a["share_gap"], "< anchor", *common),
+            row("generation", "classes covered (>= 2% of samples)", name,
+                z["classes_covered"], a["classes_covered"], "keras.io VAE",
+                z["classes_covered"] >= a["classes_covered"], ">= anchor", *common),
+        ]
+    for label, model in (("keras_ae", zoo), ("keras_io", anchor)):
+        plotting.plot_grid(model.sample(64, seed=context.seed),
+                           context.figure(f"samples_{label}"),
+                           f"{label}: samples decoded from the prior N(0, I)")
+    return rows, details
+
+
+def run_main_job(context):
+    """`python -m keras_ae train` with its defaults, timed as a whole command."""
+    with tempfile.TemporaryDirectory() as directory:
+        start = time.perf_counter()
+        result = subprocess.run(
+            [sys.executable, "-m", "keras_ae", "train", "--output-dir",
+             directory, "--run-name", "main", "--seed", str(context.seed)],
+            capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if result.returncode:
+            raise RuntimeError(f"The main job failed:\n{result.stderr[-3000:]}")
+        with open(os.path.join(directory, "main", "quality.json")) as f:
+            quality = json.load(f)
+    details = {"wall_seconds": seconds, **quality}
+    rows = [
+        row("main job (defaults)", "reconstruction agreement", "embedded_validation",
+            quality["reconstruction_agreement"], None, "-",
+            quality["reconstruction_agreement"] >= 0.85, ">= 0.85", seconds),
+        row("main job (defaults)", "classes covered by 1,000 samples",
+            "embedded_validation", quality["classes_covered"], None, "-",
+            quality["classes_covered"] >= 9, ">= 9", seconds),
+    ]
+    return rows, details
+
+
+ABLATION = {
+    "recipe (KL warm-up + cosine decay)": {},
+    "without KL warm-up": {"kl_warmup_epochs": 0},
+    "without cosine decay": {"cosine_decay": False},
+    "neither": {"kl_warmup_epochs": 0, "cosine_decay": False},
+}
+
+
+def run_ablation(context):
+    """The conv VAE without each piece of the recipe: -ELBO per held-out set."""
+    from keras_ae import evaluation
+
+    results = {}
+    for label, recipe in ABLATION.items():
+        vae = build_zoo_model(context, ZOO["vae"], LEARNING_RATE["vae"])
+        seconds = fit_zoo_model(context, vae, learning_rate=LEARNING_RATE["vae"],
+                                recipe=recipe)
+        results[label] = {"seconds": seconds, **{
+            name: evaluation.negative_elbo(vae, x, num_samples=5,
+                                           seed=context.seed)["negative_elbo"]
+            for name, (x, _) in context.held_out.items()}}
+    return results

@@ -1,0 +1,241 @@
+"""Checks and file helpers shared by the export formats.
+
+Every export refuses a bad target before anything is traced, converted or
+written, and writes atomically: into a hidden temporary sibling, renamed into
+place once complete. A temporary left by a killed export carries the host
+and process id of its writer, so that a later export can tell it is stale.
+"""
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+import zipfile
+
+import keras
+
+from keras_ae.checks import check_positive_int
+from keras_ae.models import AutoEncoder
+from keras_ae.models import VariationalAutoEncoder
+
+# Hidden temporaries: `<prefix><host>-<pid>-<random>`.
+TEMP_PREFIX = ".tmp-export-"
+_TEMP_NAME = re.compile(
+    rf"^{re.escape(TEMP_PREFIX)}(?P<host>.+)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+
+
+def check_model(model):
+    """Returns `model`, built, if it is a keras_ae autoencoder; raises otherwise."""
+    if not isinstance(model, AutoEncoder):
+        raise ValueError(
+            "`model` must be a keras_ae AutoEncoder or VariationalAutoEncoder. "
+            f"Received: model of type {type(model).__name__}"
+        )
+    if not model.built:
+        input_shape = getattr(model, "input_shape_", None)
+        if not input_shape or any(d is None for d in input_shape):
+            raise ValueError(
+                "`model` is not built and its input shape is unknown. Build "
+                "it first: call it on a batch, or "
+                "`model.build((None, *input_shape))`."
+            )
+        model.build((None, *input_shape))
+    return model
+
+
+def is_variational(model):
+    return isinstance(model, VariationalAutoEncoder)
+
+
+def check_path(argument, path):
+    """Returns `path` as a str if it is a non-empty path; raises otherwise."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise ValueError(
+            f"`{argument}` must be a non-empty path. Received: "
+            f"{argument}={path!r}"
+        )
+    return os.fspath(path)
+
+
+def check_name(name):
+    """Returns `name` if it is a plain directory name for TF Serving."""
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        raise ValueError(
+            "`name` must be a plain directory name (letters, digits, '_', '-' "
+            "and '.', not starting with '.' or '-'): it names the model in TF "
+            f"Serving and in its URLs. Received: name={name!r}"
+        )
+    return name
+
+
+def check_version(version):
+    """Returns `version` if it is `None` (the next free one) or an int > 0."""
+    return None if version is None else check_positive_int("version", version)
+
+
+def check_writable_directory(argument, directory, received=None):
+    """Raises unless `directory` is, or can be created as, a writable directory.
+
+    The nearest existing ancestor decides: it must be a directory this
+    process may write into. Nothing is created.
+
+    Args:
+        argument: str, the argument named in the error.
+        directory: str, the directory to check.
+        received: str, the value shown after "Received:" (default:
+            `directory`).
+    """
+    received = directory if received is None else received
+    existing = os.path.abspath(directory)
+    while not os.path.lexists(existing):
+        parent = os.path.dirname(existing)
+        if parent == existing:
+            break
+        existing = parent
+    if not os.path.isdir(existing):
+        raise ValueError(
+            f"`{argument}` must be a directory or a path where one can be "
+            f"created, but {existing!r} is a file. Received: "
+            f"{argument}={received!r}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"`{argument}` is not writable: this process may not write into "
+            f"{existing!r}. Received: {argument}={received!r}"
+        )
+
+
+def check_new_file(argument, path):
+    """Returns `path` if a new file can be written there (never overwritten)."""
+    path = check_path(argument, path)
+    if os.path.lexists(path):
+        raise FileExistsError(
+            f"{path!r} already exists; it is never overwritten. Received: "
+            f"{argument}={path!r}"
+        )
+    check_writable_directory(argument, os.path.dirname(path) or ".",
+                             received=path)
+    return path
+
+
+def temp_prefix():
+    """The name prefix of this process's temporaries."""
+    return f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def temporary_directory(directory):
+    """Creates a hidden temporary directory of this process in `directory`."""
+    return tempfile.mkdtemp(prefix=temp_prefix(), dir=directory)
+
+
+def remove_stale_temporaries(directory):
+    """Removes the temporaries of exports killed on this host; returns them.
+
+    A temporary is stale when its name says it was written on this host by
+    a process that no longer runs. Any other entry, a version directory
+    included, is never touched; so are the temporaries of running exports
+    and of other hosts.
+    """
+    if os.name != "posix" or not os.path.isdir(directory):
+        return []
+    host = socket.gethostname()
+    removed = []
+    for entry in sorted(os.listdir(directory)):
+        match = _TEMP_NAME.match(entry)
+        path = os.path.join(directory, entry)
+        if not match or match["host"] != host or _is_running(int(match["pid"])):
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                continue
+        removed.append(path)
+    return removed
+
+
+def _is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def make_dirs(path):
+    """Creates `path` and its missing parents; returns the created ones."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    os.makedirs(path, exist_ok=True)
+    return missing  # deepest first
+
+
+def remove_empty(directories):
+    """Removes `directories` in order, up to the first that is not empty."""
+    for directory in directories:
+        try:
+            os.rmdir(directory)
+        except OSError:
+            break
+
+
+def write_atomically(path, data, overwrite=False):
+    """Writes `data` to a temporary sibling file, then renames it to `path`."""
+    directory = os.path.dirname(path) or "."
+    created = make_dirs(directory)
+    remove_stale_temporaries(directory)
+    descriptor, temp_path = tempfile.mkstemp(prefix=temp_prefix(),
+                                             dir=directory)
+    try:
+        with os.fdopen(descriptor, "wb") as f:
+            f.write(data)
+        if not overwrite and os.path.lexists(path):
+            raise FileExistsError(
+                f"{path!r} already exists; it is never overwritten.")
+        os.replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        remove_empty(created)
+        raise
+
+
+def load_keras_model(path, argument="model"):
+    """Loads a keras_ae model from a `.keras` file, with clear errors.
+
+    Args:
+        path: str or path of the `.keras` file.
+        argument: str, the argument named in errors.
+
+    Returns:
+        The built `AutoEncoder` or `VariationalAutoEncoder`.
+    """
+    path = check_path(argument, path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"No model at {path!r}. Received: {argument}={path!r}")
+    if not (os.path.isfile(path) and path.endswith(".keras")):
+        raise ValueError(
+            f"`{argument}` must be a .keras file (or, for `convert`, a "
+            f"SavedModel directory). Received: {argument}={path!r}"
+        )
+    if not zipfile.is_zipfile(path):
+        # Keras reports a text file or a truncated copy as "File not found".
+        raise ValueError(
+            f"`{argument}` is not a .keras model: a .keras file is a zip "
+            "archive, and this one is not (another kind of file, or a "
+            f"truncated copy). Received: {argument}={path!r}"
+        )
+    return check_model(keras.saving.load_model(path, compile=False))

@@ -1,0 +1,58 @@
+"""Saved models: files of the previous release load, and new files know their family.
+
+`tests/fixtures/v0.1.0_*.keras` were written by keras_ae 0.1.0 (the release
+before models recorded their build arguments): their config holds the
+serialized encoder and decoder graphs. They must keep loading, with the
+same outputs, and their optimizer state.
+"""
+
+import pathlib
+
+import keras
+import numpy as np
+import pytest
+
+import keras_ae
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    return np.load(FIXTURES / "v0.1.0_expected.npz")
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("conv_vae", keras_ae.VariationalAutoEncoder),
+    ("dense_ae", keras_ae.AutoEncoder),
+])
+def test_files_of_the_previous_release_still_load(name, kind, expected):
+    model = keras.models.load_model(FIXTURES / f"v0.1.0_{name}.keras")
+    assert type(model) is kind
+    assert model.family is None  # a graph config: the family was not recorded
+    assert model.code_shape == (3,)
+    np.testing.assert_array_equal(model.reconstruct(expected["x"]),
+                                  expected[f"{name}_reconstruction"])
+    np.testing.assert_array_equal(model.encode(expected["x"]),
+                                  expected[f"{name}_code"])
+    assert int(model.optimizer.iterations.numpy()) == 1
+    if kind is keras_ae.VariationalAutoEncoder:
+        # Saved before the KL warm-up weight existed: it keeps its value, 1.
+        assert float(model.kl_weight.numpy()) == 1.0
+
+
+def test_a_saved_model_rebuilds_from_its_build_arguments(tmp_path):
+    model = keras_ae.build_autoencoder("conv", (28, 28, 1), (7, 7, 2),
+                                       variational=True, seed=3,
+                                       reconstruction_loss="bce",
+                                       filters=(8, 16), residual_blocks=1)
+    model.kl_weight.assign(0.25)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert loaded.family == "conv"
+    assert loaded.code_shape == (7, 7, 2)
+    assert loaded.get_config() == model.get_config()
+    assert loaded.get_config()["options"]["filters"] == [8, 16]
+    assert float(loaded.kl_weight.numpy()) == 0.25  # training state comes along
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(loaded.reconstruct(x), model.reconstruct(x))
