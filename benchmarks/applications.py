@@ -70,7 +70,6 @@ from keras_ae.timeseries import evaluate_timeseries_anomaly
 from keras_ae.timeseries import make_yahoo_task
 
 FIGURES_DIR = "applications_figures"
-MNIST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
 def parse_args(argv=None):
@@ -113,23 +112,12 @@ def parse_args(argv=None):
     if args.tiny:
         args.epochs, args.fine_tune_steps, args.iw_samples = 1, 20, 5
         args.likelihood_examples, args.timeseries_epochs = 100, 2
-    if args.mnist_dir and not find_mnist_files(args.mnist_dir):
-        parser.error(f"--mnist-dir holds no {MNIST_FILES[0]}[.gz] and "
-                     f"{MNIST_FILES[1]}[.gz]. Received: {args.mnist_dir}")
+    if args.mnist_dir and not common.find_mnist_files(args.mnist_dir):
+        parser.error(f"--mnist-dir holds no {common.MNIST_FILES[0]}[.gz] and "
+                     f"{common.MNIST_FILES[1]}[.gz]. Received: {args.mnist_dir}")
     args.paths = common.result_paths(parser, args, "applications",
                                      extra=(FIGURES_DIR,))
     return args
-
-
-def find_mnist_files(directory):
-    """Returns the (images, labels) paths of the MNIST test set, or None."""
-    paths = []
-    for name in MNIST_FILES:
-        for candidate in (name, name + ".gz"):
-            if os.path.isfile(os.path.join(directory, candidate)):
-                paths.append(os.path.join(directory, candidate))
-                break
-    return tuple(paths) if len(paths) == 2 else None
 
 
 def train(family, x, args, variational=False, corruption=None, options=None,
@@ -307,7 +295,7 @@ def main(argv=None):
     (x_train, y_train), (x_val, y_val) = load_digits(seed=args.seed)
     held_out = {"embedded_validation": (x_val, y_val)}
     if args.mnist_dir:
-        held_out["mnist_test"] = load_idx(*find_mnist_files(args.mnist_dir))
+        held_out["mnist_test"] = load_idx(*common.find_mnist_files(args.mnist_dir))
     figures = os.path.join(args.output_dir, FIGURES_DIR)
     if args.overwrite:
         shutil.rmtree(figures, ignore_errors=True)

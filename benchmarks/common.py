@@ -148,6 +148,25 @@ def public_command(module, argv):
     return " ".join(words)
 
 
+# --- Data ---------------------------------------------------------------------
+
+MNIST_FILES = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def find_mnist_files(directory):
+    """Returns the (images, labels) paths of the MNIST test set, or None.
+
+    Each file may be gzipped (`.gz`), as the official downloads are.
+    """
+    paths = []
+    for name in MNIST_FILES:
+        for candidate in (name, name + ".gz"):
+            if os.path.isfile(os.path.join(directory, candidate)):
+                paths.append(os.path.join(directory, candidate))
+                break
+    return tuple(paths) if len(paths) == 2 else None
+
+
 # --- Timing -------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """keras_ae: a Keras 3 model zoo of autoencoders and variational autoencoders."""
 
 from keras_ae import families  # noqa: F401  (registers the families)
+from keras_ae import callbacks  # noqa: F401
 from keras_ae import corruptions  # noqa: F401
 from keras_ae import data  # noqa: F401
 from keras_ae import distribute  # noqa: F401
@@ -20,4 +21,4 @@ from keras_ae.registry import family_options
 from keras_ae.registry import list_autoencoders
 from keras_ae.registry import register_family
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -310,7 +310,8 @@ def _is_array(value):
 # --- Files and directories ----------------------------------------------------
 
 
-def check_output_dir(name, path, must_be_new=False, allow_empty=True):
+def check_output_dir(name, path, must_be_new=False, allow_empty=True,
+                     file_name=None):
     """Checks that `path` can hold new files, before anything is written.
 
     A missing directory is fine when its nearest existing parent is a
@@ -322,6 +323,9 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True):
         must_be_new: bool, refuse a directory that already exists (unless it
             is empty and `allow_empty`).
         allow_empty: bool, with `must_be_new`, accept an empty directory.
+        file_name: str or `None`. When the argument is a file to be written
+            in `path`, its path: errors then say what the file needs and show
+            it as the received value.
 
     Returns:
         `path` as a str.
@@ -337,6 +341,8 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True):
         raise ValueError(
             f"`{name}` must be a non-empty path. Received: {name}={path!r}")
     path = os.fspath(path)
+    received = path if file_name is None else os.fspath(file_name)
+    what = "a directory" if file_name is None else "a file in a directory"
     existing = path
     while not os.path.exists(existing):
         parent = os.path.dirname(existing.rstrip(os.sep)) or os.curdir
@@ -345,8 +351,8 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True):
         existing = parent
     if not os.path.isdir(existing):
         raise NotADirectoryError(
-            f"`{name}` must be a directory, and {existing!r} is a file. "
-            f"Received: {name}={path!r}"
+            f"`{name}` must be {what}, and {existing!r} is a file. "
+            f"Received: {name}={received!r}"
         )
     if existing == path and must_be_new and not (
         allow_empty and not os.listdir(path)
@@ -358,7 +364,7 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True):
     if not os.access(existing, os.W_OK | os.X_OK):
         raise PermissionError(
             f"`{name}` is not writable: no permission to write in "
-            f"{existing!r}. Received: {name}={path!r}"
+            f"{existing!r}. Received: {name}={received!r}"
         )
     return path
 

@@ -5,23 +5,24 @@
 layout (the SavedModel goes to its integer version subdirectory):
 
     <run_name>/
-        run_config.json      the arguments of the run
+        run_config.json      the training settings and the model's config
         model.keras          the trained model (with optimizer state)
         history.csv          one row per epoch, appended as training goes
         history.json         the same history, as {metric: [values per epoch]}
         history.png          the learning curves
         reconstructions.png  validation originals above their reconstructions
         samples.png          decoded samples from the prior (VAE)
+        quality.json         the model judged by a reference classifier
         latent_space.png     validation codes coloured by class
         manifold.png         decoded grid of the latent plane (VAE, latent_dim=2)
         logs/                TensorBoard logs
         1/                   SavedModel with named signatures, for TF Serving
         model.tflite         float TensorFlow Lite model
 
-and `<output_dir>/models.config` lists every run for TF Serving.
+and `<output_dir>/models.config` lists every run for TF Serving. The
+figures, the judged quality and the summary are `keras_ae.run_artefacts`.
 """
 
-import csv
 import datetime
 import json
 import os
@@ -32,7 +33,6 @@ import tempfile
 import keras
 
 from keras_ae import export as export_lib
-from keras_ae import plotting
 from keras_ae.callbacks import training_recipe
 from keras_ae.checks import check_bool
 from keras_ae.checks import check_choice
@@ -54,6 +54,11 @@ from keras_ae.losses import RECONSTRUCTION_LOSSES
 from keras_ae.registry import build_autoencoder
 from keras_ae.registry import check_code_shape
 from keras_ae.registry import list_autoencoders
+from keras_ae.run_artefacts import is_labelled_images
+from keras_ae.run_artefacts import judge_model
+from keras_ae.run_artefacts import read_history
+from keras_ae.run_artefacts import summarize  # noqa: F401  (the command's)
+from keras_ae.run_artefacts import write_figures
 
 BACKUP_DIR = "backup"
 
@@ -66,7 +71,7 @@ def default_run_name(family, variational):
 def train(family="conv", variational=True, latent_dim=16, epochs=30,
           batch_size=128, reconstruction_loss="bce", beta=1.0,
           dataset="digits", output_dir="saved_models", run_name=None, seed=0,
-          learning_rate=1e-3, kl_warmup_epochs=5, cosine_decay=True,
+          learning_rate=3e-3, kl_warmup_epochs=5, cosine_decay=True,
           restore_best_weights=True, judge=True, distribute="none",
           resume=False, export=True, verbose="auto", family_options=None):
     """Trains an autoencoder and writes the run's artefacts.
@@ -243,7 +248,7 @@ def _fit_and_write(model, config, train_set, validation, output_dir, run_name,
                                    history=history))
     quality = {}
     if (training["judge"] and backup_dir is None
-            and _is_labelled_images(y_train, x_val)):
+            and is_labelled_images(y_train, x_val)):
         quality = judge_model(model, (x_train, y_train), (x_val, y_val),
                               seed=seed)
         artefacts["quality"] = os.path.join(run_dir, "quality.json")
@@ -262,77 +267,6 @@ def _fit_and_write(model, config, train_set, validation, output_dir, run_name,
                if name != "epoch"}
     return {"run_dir": run_dir, "artefacts": artefacts, "metrics": metrics,
             "quality": quality}
-
-
-def _is_labelled_images(y_train, x_val):
-    return x_val.ndim == 4 and len(set(y_train.tolist())) >= 2
-
-
-def judge_model(model, train, validation, seed=0, num_samples=1000):
-    """Judges a trained model of labelled images with a reference classifier.
-
-    Trains `keras_ae.evaluation.train_reference_classifier` on the training
-    images and reports how often it finds the true class of a validation
-    image in its reconstruction, and, for a VAE, which classes its samples
-    from the prior cover (`evaluate_generation`).
-
-    Returns:
-        A dict: `reconstruction_agreement`, `original_accuracy` and, for a
-        VAE, `classes_covered`, `class_shares`, `frechet_distance`.
-    """
-    from keras_ae import evaluation
-
-    (x_train, y_train), (x_val, y_val) = train, validation
-    classifier = evaluation.train_reference_classifier(x_train, y_train,
-                                                       seed=seed)
-    quality = evaluation.reconstruction_agreement(model, classifier, x_val,
-                                                  y_val)
-    if hasattr(model, "sample"):
-        generation = evaluation.evaluate_generation(
-            model, classifier, x_val, num_samples=min(num_samples, len(x_val)),
-            seed=seed)
-        quality.update(generation)
-    return quality
-
-
-def write_figures(model, x_val, y_val, run_dir, seed=0, history=None,
-                  num_examples=10):
-    """Writes the figures of a trained model; returns `{name: path}`."""
-    paths = {}
-    originals = x_val[:num_examples]
-    paths["reconstructions"] = os.path.join(run_dir, "reconstructions.png")
-    plotting.plot_reconstructions(originals, model.reconstruct(originals),
-                                  paths["reconstructions"])
-    paths["latent_space"] = os.path.join(run_dir, "latent_space.png")
-    plotting.plot_latent_space(model.encode(x_val), y_val, paths["latent_space"])
-    if history:
-        paths["learning_curves"] = os.path.join(run_dir, "history.png")
-        plotting.plot_history(history, paths["learning_curves"])
-    if hasattr(model, "sample"):
-        paths["samples"] = os.path.join(run_dir, "samples.png")
-        plotting.plot_grid(model.sample(64, seed=seed), paths["samples"],
-                           "Samples decoded from the prior N(0, I)")
-        if model.code_shape == (2,):
-            paths["manifold"] = os.path.join(run_dir, "manifold.png")
-            plotting.plot_manifold(model, paths["manifold"])
-    return paths
-
-
-def read_history(csv_path):
-    """Reads a `CSVLogger` file into `{metric: [value per epoch]}`.
-
-    When an epoch appears twice (a resumed run redid it), the last row wins.
-    """
-    rows = {}
-    with open(csv_path, newline="") as f:
-        for row in csv.DictReader(f):
-            rows[int(row["epoch"])] = row
-    history = {}
-    for epoch in sorted(rows):
-        for name, value in rows[epoch].items():
-            history.setdefault(name, []).append(
-                int(value) if name == "epoch" else float(value))
-    return history
 
 
 def fit_verbosity(verbose):
@@ -453,37 +387,3 @@ def _write_json(path, data):
     with open(path, "x") as f:
         json.dump(data, f, indent=2)
         f.write("\n")
-
-
-def summarize(result):
-    """Formats a `train()` result for the terminal."""
-    if not result.get("chief", True):
-        lines = [f"Trained as a worker; the chief writes the run to "
-                 f"{result['run_dir']}"]
-    else:
-        lines = [f"Run written to {result['run_dir']}"]
-    width = max(len(k) for k in [*result["artefacts"], *result["metrics"]])
-    for name, path in result["artefacts"].items():
-        lines.append(f"  {name:<{width}}  {path}")
-    lines.append("Final metrics:")
-    for name, value in sorted(result["metrics"].items()):
-        lines.append(f"  {name:<{width}}  {value:.4f}")
-    quality = result.get("quality")
-    if quality:
-        lines.append("Judged by a reference classifier trained on the "
-                     "training images:")
-        lines.append(
-            f"  the true class is recognised in "
-            f"{quality['reconstruction_agreement']:.1%} of the validation "
-            f"reconstructions (in {quality['original_accuracy']:.1%} of the "
-            "originals)")
-        if "classes_covered" in quality:
-            lines.append(
-                f"  {quality['classes_covered']} of "
-                f"{len(quality['class_shares'])} classes covered by the "
-                "prior samples "
-                f"(>= 2% of them each); largest share "
-                f"{quality['largest_share']:.1%}, digit FID "
-                f"{quality['frechet_distance']:.1f}")
-    return "\n".join(lines)
-

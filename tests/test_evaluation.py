@@ -1,10 +1,14 @@
 """Tests of the applications: metrics against independent references, each
-application against its trivial baseline on the embedded digits, bad inputs,
+application against the baselines the code computes beside it, bad inputs,
 `evaluate_model` and the `evaluate` command.
 
-The models are tiny and trained for a few epochs (shared by module-scoped
-fixtures), so the thresholds are those of a trivial baseline, not of a good
-model.
+The models are small and trained for a few epochs (shared by module-scoped
+fixtures). Each application test asserts that the model does its job at
+least about as well as a baseline measured in the same test (PCA with as many
+components, the mean image, a median filter, a pixel-independent model...).
+Each margin was set from seeds 0-2 of the model (the figures are in a comment
+beside it), well inside the worst seed, and each assertion was seen to fail
+on an untrained model.
 """
 
 import json
@@ -15,6 +19,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy.ndimage import median_filter
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_auc_score
 
@@ -69,17 +74,52 @@ def noisy_pairs(n=6, seed=0):
     return clean, other
 
 
-def test_psnr_ssim_agree_with_tf_image_and_the_psnr_formula():
+def reference_ssim(a, b, max_val=1.0, size=11, sigma=1.5, k1=0.01, k2=0.03):
+    """SSIM of each pair of images from its formula (Wang et al., 2004).
+
+    Local means, variances and covariance are weighted by an 11x11 Gaussian
+    window of standard deviation 1.5, over the positions where the window
+    fits in the image ("valid"); the SSIM map is averaged over positions and
+    channels. Computed in float64 with NumPy only.
+    """
+    a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
+    offsets = np.arange(size) - (size - 1) / 2
+    profile = np.exp(-offsets**2 / (2 * sigma**2))
+    window = np.outer(profile, profile) / np.sum(profile) ** 2
+
+    def local_mean(x):
+        patches = np.lib.stride_tricks.sliding_window_view(x, (size, size),
+                                                           axis=(1, 2))
+        return np.einsum("nhwcij,ij->nhwc", patches, window)
+
+    mean_a, mean_b = local_mean(a), local_mean(b)
+    var_a = local_mean(a * a) - mean_a**2
+    var_b = local_mean(b * b) - mean_b**2
+    cov = local_mean(a * b) - mean_a * mean_b
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    ssim_map = ((2 * mean_a * mean_b + c1) * (2 * cov + c2)) / (
+        (mean_a**2 + mean_b**2 + c1) * (var_a + var_b + c2))
+    return ssim_map.mean(axis=(1, 2, 3))
+
+
+def test_psnr_ssim_agree_with_their_formulas(digits):
     clean, other = noisy_pairs()
-    result = evaluation.psnr_ssim(clean, other)
-    assert result["psnr"] == pytest.approx(
-        float(np.mean(tf.image.psnr(clean, other, max_val=1.0))), rel=1e-6)
-    assert result["ssim"] == pytest.approx(
-        float(np.mean(tf.image.ssim(clean, other, max_val=1.0))), rel=1e-6)
-    # PSNR = 10 log10(max^2 / MSE), per image, then the mean.
-    mse = np.mean((clean.astype("float64") - other) ** 2, axis=(1, 2, 3))
-    assert result["psnr"] == pytest.approx(np.mean(10 * np.log10(1.0 / mse)),
-                                           rel=1e-4)
+    digit = digits[1][0][:4]
+    shifted = np.roll(digit, 2, axis=2)  # structure moved, not just noise
+    for x, y in ((clean, other), (digit, shifted), (digit, np.sqrt(digit))):
+        result = evaluation.psnr_ssim(x, y)
+        assert result["ssim"] == pytest.approx(
+            float(np.mean(reference_ssim(x, y))), abs=1e-5)
+        # PSNR = 10 log10(max^2 / MSE), per image, then the mean.
+        mse = np.mean((x.astype("float64") - y) ** 2, axis=(1, 2, 3))
+        assert result["psnr"] == pytest.approx(
+            np.mean(10 * np.log10(1.0 / mse)), rel=1e-4)
+    # Three channels: the SSIM of each channel, averaged.
+    rgb, rgb_other = noisy_pairs(n=2 * 3)
+    rgb = rgb.reshape(2, 3, 28, 28).transpose(0, 2, 3, 1)
+    rgb_other = rgb_other.reshape(2, 3, 28, 28).transpose(0, 2, 3, 1)
+    assert evaluation.psnr_ssim(rgb, rgb_other)["ssim"] == pytest.approx(
+        float(np.mean(reference_ssim(rgb, rgb_other))), abs=1e-5)
 
 
 def test_psnr_ssim_on_known_pairs():
@@ -110,7 +150,8 @@ def test_psnr_ssim_refuse_bad_images():
 
 
 @pytest.mark.slow
-def test_a_denoising_autoencoder_beats_the_noisy_input(split, tmp_path):
+def test_a_denoiser_beats_the_noisy_input_and_a_median_filter(split,
+                                                              tmp_path):
     x_train, _, x_test, _ = split
     denoiser = train(x_train, corruption=GaussianNoise(0.5, seed=0),
                      latent_dim=32)
@@ -118,7 +159,15 @@ def test_a_denoising_autoencoder_beats_the_noisy_input(split, tmp_path):
     result = evaluation.evaluate_restoration(denoiser, x_test, GaussianNoise(0.5),
                                              seed=1, path=str(path))
     print("denoising:", result)
-    assert result["restored_psnr"] > result["corrupted_psnr"] + 2.0
+    # The classical baseline: a 3x3 median filter of the same noisy images.
+    noisy = evaluation.corrupt(GaussianNoise(0.5), x_test, seed=1)
+    median = evaluation.psnr_ssim(x_test,
+                                  median_filter(noisy, size=(1, 3, 3, 1)))
+    # Seeds 0-2 of the model: restored 15.28/15.28/15.20 dB (15.10-15.32
+    # with the training noise reseeded too), noisy 9.36, median 14.14
+    # (untrained: 6.36).
+    assert result["restored_psnr"] > result["corrupted_psnr"] + 4.0
+    assert result["restored_psnr"] > median["psnr"] + 0.3
     assert result["num_images"] == len(x_test) and result["num_unchanged"] == 0
     assert "inpainted_psnr" not in result  # noise does not only write zeros
     assert path.stat().st_size > 0
@@ -130,9 +179,21 @@ def test_a_denoising_autoencoder_beats_the_noisy_input(split, tmp_path):
     assert again == result and other != result
 
 
+def psnr_inside(clean, filled, hole):
+    """Mean over the images of the PSNR (dB) of the pixels where `hole` is 1."""
+    squares = np.sum((clean.astype("float64") - filled) ** 2 * hole,
+                     axis=(1, 2, 3))
+    return float(np.mean(10 * np.log10(hole.sum(axis=(1, 2, 3)) / squares)))
+
+
 @pytest.mark.slow
-def test_an_inpainting_autoencoder_fills_the_holes_better_than_zeros(split):
+def test_an_inpainter_fills_the_holes_better_than_zeros_and_the_mean_image(
+        split):
     x_train, _, x_test, _ = split
+    # The dense model, not the zoo's feature-map conv inpainter: at this
+    # budget it fills the holes better (seeds 0-2: 11.8-12.0 dB in the
+    # hole after 5 epochs, against 10.3-10.4 for a (7, 7, 4) conv code with
+    # filters (8, 16) after 3 epochs, which take twice as long).
     inpainter = train(x_train, corruption=Occlusion(10, seed=0), latent_dim=32)
     result = evaluation.evaluate_restoration(inpainter, x_test, Occlusion(10),
                                              seed=1)
@@ -141,6 +202,29 @@ def test_an_inpainting_autoencoder_fills_the_holes_better_than_zeros(split):
     # Occluders on black background change nothing: left out and counted.
     assert result["num_unchanged"] > 0
     assert result["num_images"] + result["num_unchanged"] == len(x_test)
+
+    # Inside the hole only, where the model has to guess. The same seed
+    # occludes an all-ones batch at the same places: its zeros are the hole,
+    # background included.
+    occluded = evaluation.corrupt(Occlusion(10), x_test, seed=1)
+    hole = evaluation.corrupt(Occlusion(10), np.ones_like(x_test), seed=1) == 0
+    np.testing.assert_array_equal(occluded == 0, hole | (x_test == 0))
+    changed = np.any(occluded != x_test, axis=(1, 2, 3))
+    clean, occluded, hole = x_test[changed], occluded[changed], hole[changed]
+    assert np.all(hole.sum(axis=(1, 2, 3)) == 100)
+    restored = np.clip(inpainter.reconstruct(occluded), 0.0, 1.0)
+    mean_image = x_train.mean(axis=0)
+    in_hole = {
+        "model": psnr_inside(clean, restored, hole),
+        "zero fill": psnr_inside(clean, occluded, hole),
+        "mean-image fill": psnr_inside(clean, np.where(hole, mean_image,
+                                                       occluded), hole),
+    }
+    print("PSNR inside the holes:", in_hole)
+    # Seeds 0-2: model 11.99/11.81/11.93 dB, mean-image fill 9.71, zero
+    # fill 7.98 (untrained: 6.69).
+    assert in_hole["model"] > in_hole["mean-image fill"] + 1.0
+    assert in_hole["model"] > in_hole["zero fill"] + 3.0
 
 
 def test_restoration_refuses_a_corruption_that_changes_nothing(autoencoder,
@@ -160,7 +244,7 @@ def test_restoration_refuses_images_outside_the_unit_range(autoencoder, split):
 # --- Compression against PCA -------------------------------------------------
 
 
-def test_pca_comparison_matches_an_eigendecomposition_and_beats_the_mean(
+def test_the_code_compresses_better_than_pca_and_the_mean_image(
         autoencoder, split, tmp_path):
     x_train, _, x_test, _ = split
     result = evaluation.compare_with_pca(autoencoder, x_train, x_test,
@@ -178,8 +262,10 @@ def test_pca_comparison_matches_an_eigendecomposition_and_beats_the_mean(
     assert result["mean_image_mse"] == pytest.approx(
         np.mean((flat_test - mean) ** 2), rel=1e-6)
     assert result["num_components"] == 16
-    # The honest bar for a 5-epoch model: better than the mean image.
-    assert result["ae_mse"] < 0.9 * result["mean_image_mse"]
+    # Seeds 0-2: autoencoder 0.0245/0.0240/0.0240, PCA 0.0276, mean image
+    # 0.0668 (untrained: 0.23).
+    assert result["ae_mse"] < result["pca_mse"]
+    assert result["ae_mse"] < 0.5 * result["mean_image_mse"]
     assert (tmp_path / "pca.png").stat().st_size > 0
 
 
@@ -300,18 +386,30 @@ def test_stratified_subsets_take_n_per_class_with_the_seed():
 
 
 @pytest.mark.slow
-def test_the_probe_beats_chance_with_few_labels(autoencoder, split):
+def test_the_probe_reads_the_code_as_well_as_pca_features(autoencoder, split):
     x_train, y_train, x_test, y_test = split
     result = evaluation.evaluate_classification(
         autoencoder, x_train[:1500], y_train[:1500], x_test, y_test,
         labels_per_class=(10, 100, None), seed=0, fine_tune_steps=40)
     print("classification:", result)
     assert result["majority_accuracy"] < 0.15
+    # Seeds 0-2 of the model (and of the labelled subsets), probe / PCA:
+    # 10 labels 0.756/0.716, 0.738/0.682, 0.744/0.668; 100 labels
+    # 0.812/0.830, 0.840/0.836, 0.834/0.816; all 0.830/0.830, 0.834/0.830,
+    # 0.840/0.830. An untrained encoder's probe: 0.46, 0.59, 0.58.
     for tag in ("10", "100", "all"):
-        assert result[f"probe_accuracy_{tag}"] > 0.1 + 0.3
-        for method in ("fine_tuned", "pixels", "pca"):
-            assert 0.0 <= result[f"{method}_accuracy_{tag}"] <= 1.0
+        assert result[f"probe_accuracy_{tag}"] >= (
+            result[f"pca_accuracy_{tag}"] - 0.05), tag
     assert result["probe_accuracy_100"] > result["probe_accuracy_10"] - 0.02
+    # Logistic regression on the 784 pixels beats the 16-number code with
+    # 100 and all labels (0.84-0.87): no assertion against it. Nor is the
+    # fine-tuned classifier held to a baseline here: 40 steps of the zoo's
+    # recipe (shifts, rotations, dropout 0.5) on a dense encoder reach only
+    # 0.37-0.50 with any number of labels (0.76-0.82 after 240 steps, still
+    # below the probe); the quality benchmark compares it with a convnet.
+    for tag in ("10", "100", "all"):
+        assert result[f"fine_tuned_accuracy_{tag}"] > (
+            result["majority_accuracy"] + 0.15), tag
 
 
 def test_classification_refuses_mismatched_labels(autoencoder, split):
@@ -396,13 +494,25 @@ def test_negative_elbo_is_the_models_own_loss(vae, split):
     assert result["negative_elbo"] == pytest.approx(np.mean(losses), rel=5e-3)
 
 
-def test_iw_nll_is_below_the_negative_elbo_on_digits(vae, split):
+def test_on_digits_iw_nll_is_below_the_elbo_and_a_pixel_model(vae, split):
     x = split[2][:200]
     elbo = evaluation.negative_elbo(vae, x, num_samples=10, seed=0)
     iw = {k: evaluation.importance_weighted_nll(vae, x, k=k, seed=0)["iw_nll"]
           for k in (1, 5, 50)}
-    print("digits VAE: neg. ELBO", elbo, "IW-NLL", iw)
+    # The trivial model: every pixel an independent Bernoulli whose mean is
+    # the mean training image, in the same convention (see evaluation).
+    mean_image = np.clip(split[0].mean(axis=0).astype("float64"), 1e-7,
+                         1 - 1e-7)
+    pixels = x.astype("float64")
+    independent_nll = float(np.mean(-np.sum(
+        pixels * np.log(mean_image) + (1 - pixels) * np.log(1 - mean_image),
+        axis=(1, 2, 3))))
+    print("digits VAE: neg. ELBO", elbo, "IW-NLL", iw,
+          "independent pixels", independent_nll)
     assert iw[50] < elbo["negative_elbo"]
+    # Seeds 0-2: neg. ELBO 178.9/182.3/183.1, IW-NLL (k=50) 177.8/181.3/182.2,
+    # independent pixels 206.7 nats (untrained: 543).
+    assert elbo["negative_elbo"] < independent_nll - 10.0
     assert iw[1] >= iw[5] - 0.2 and iw[5] >= iw[50] - 0.2
     # At k=1 the estimate is a one-sample negative ELBO: equal in expectation.
     ones = [evaluation.importance_weighted_nll(vae, x, k=1, seed=s)["iw_nll"]
@@ -431,6 +541,46 @@ def test_generation_figures_are_written(vae, split, tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     with pytest.raises(ValueError, match="as many inputs. Received: 2 and 1"):
         evaluation.plot_interpolations(vae, x_test[:2], x_test[2:3])
+
+
+@pytest.mark.slow
+def test_samples_and_reconstructions_are_recognised_as_digits(autoencoder,
+                                                              split):
+    x_train, y_train, x_test, y_test = split
+    # Two epochs: about 92 % on the held-out digits, enough to judge.
+    classifier = evaluation.train_reference_classifier(x_train, y_train,
+                                                       epochs=2, seed=0)
+    # An 8-number code: the 2-number `vae` fixture draws 4-7 digit classes
+    # only, and its samples are no closer to real digits than noise's.
+    generator = train(x_train, latent_dim=8, variational=True)
+    result = evaluation.evaluate_generation(generator, classifier, x_test,
+                                            num_samples=len(x_test), seed=0)
+    # The baseline ignores how pixels go together: each pixel drawn on its
+    # own from a normal law with its training mean and standard deviation.
+    rng = np.random.default_rng(0)
+    noise = np.clip(x_train.mean(axis=0) + x_train.std(axis=0)
+                    * rng.standard_normal(x_test.shape), 0.0, 1.0)
+    noise_distance = evaluation.frechet_distance(
+        evaluation.classifier_features(classifier, x_test),
+        evaluation.classifier_features(classifier, noise.astype("float32")))
+    print("generation:", result, "independent pixels:", noise_distance)
+    # Seeds 0-2: distance 44.4/43.8/43.5 (independent pixels 66.3), 10/9/10
+    # classes covered (untrained: 145.5, one class).
+    assert result["frechet_distance"] < 0.8 * noise_distance
+    assert result["classes_covered"] >= 8
+
+    # The classifier finds the digit in the reconstructions about as often
+    # as in PCA's reconstructions from as many numbers.
+    agreement = evaluation.reconstruction_agreement(autoencoder, classifier,
+                                                    x_test, y_test)
+    pca = evaluation.fit_pca(x_train.reshape(len(x_train), -1), 16)
+    pca_images = pca.inverse_transform(pca.transform(
+        x_test.reshape(len(x_test), -1))).reshape(x_test.shape)
+    pca_agreement = np.mean(classifier.predict(
+        np.clip(pca_images, 0.0, 1.0), verbose=0).argmax(axis=1) == y_test)
+    print("reconstruction agreement:", agreement, "PCA:", pca_agreement)
+    # Seeds 0-2: 0.836/0.842/0.828, PCA 0.848 (untrained: 0.11).
+    assert agreement["reconstruction_agreement"] >= pca_agreement - 0.05
 
 
 # --- Anomaly detection -------------------------------------------------------
@@ -500,16 +650,27 @@ def test_anomaly_detection_refuses_bad_inputs(autoencoder, split):
 
 
 @pytest.mark.slow
-def test_digit_anomalies_are_found_and_the_model_is_untouched(autoencoder,
-                                                              split, tmp_path):
+def test_digit_anomalies_are_found_as_well_as_by_pca(autoencoder, split,
+                                                      tmp_path):
     x_train, y_train, x_test, y_test = split
     before = [w.copy() for w in autoencoder.get_weights()]
+    # 8 is normal: with 0 or 1 normal, PCA's AUC is already 0.998; with 8
+    # (or 2) it is 0.912, the hardest class for it, so the comparison means
+    # something.
     result = evaluation.evaluate_digit_anomaly(
-        autoencoder, x_train, y_train, x_test, y_test, normal_class=1, epochs=3,
+        autoencoder, x_train, y_train, x_test, y_test, normal_class=8, epochs=6,
         seed=0, path=str(tmp_path / "scores.png"))
-    print("digit anomalies (1 normal):", result)
-    assert result["roc_auc"] > 0.75
-    assert result["anomaly_share"] == pytest.approx(np.mean(y_test != 1))
+    is_anomaly = (y_test != 8).astype(int)
+    # A detector without a model: the distance to the mean normal image.
+    mean_image = x_train[y_train == 8].mean(axis=0)
+    mean_image_auc = roc_auc_score(
+        is_anomaly, np.mean((x_test - mean_image) ** 2, axis=(1, 2, 3)))
+    print("digit anomalies (8 normal):", result, "mean image:", mean_image_auc)
+    # Seeds 0-2: AUC 0.901/0.893/0.902, PCA 0.912, mean image 0.841
+    # (untrained: 0.73; 3 epochs: 0.874-0.897).
+    assert result["roc_auc"] >= result["pca_roc_auc"] - 0.05
+    assert result["roc_auc"] > mean_image_auc + 0.02
+    assert result["anomaly_share"] == pytest.approx(np.mean(is_anomaly))
     assert result["false_positive_rate"] < 0.2
     for a, b in zip(before, autoencoder.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -546,17 +707,46 @@ def test_the_yahoo_task_trains_on_normal_windows_only():
         timeseries.make_yahoo_task(train_fraction=0.5)
 
 
+@pytest.fixture(scope="module")
+def noisy_yahoo_task():
+    """The Yahoo task with normal noise added to the series.
+
+    On the series itself the task is too easy to tell a model from none: the
+    labelled spikes give their windows so much energy that a model that
+    outputs zeros (its score is the window's mean square) reaches an AUC of
+    1.0, and so does PCA with 2 or more components. Noise of one training
+    standard deviation (that of the centred training windows) brings them to
+    0.87 and 0.93 (4 components).
+    """
+    series, labels = timeseries.load_yahoo()
+    scale = timeseries.make_yahoo_task()["scale"]
+    noise = np.random.default_rng(0).normal(0.0, scale, series.shape)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timeseries, "load_yahoo",
+                      lambda: ((series + noise).astype("float32"), labels))
+        return timeseries.make_yahoo_task()
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("family, options", [
-    ("lstm", {"units": (16,)}),
-    ("transformer", {"embed_dim": 16, "num_heads": 2, "mlp_dim": 32,
-                     "num_layers": 1}),
+@pytest.mark.parametrize("family, epochs, options", [
+    ("lstm", 8, {"units": (16,)}),
+    ("transformer", 15, {"embed_dim": 16, "num_heads": 2, "mlp_dim": 32,
+                         "num_layers": 1}),
 ])
-def test_sequence_autoencoders_find_the_yahoo_anomalies(family, options):
+def test_sequence_autoencoders_find_noisy_yahoo_anomalies_as_well_as_pca(
+        noisy_yahoo_task, family, epochs, options):
+    task = noisy_yahoo_task
+    zero_output_auc = roc_auc_score(task["y_test"],
+                                    np.mean(task["x_test"] ** 2, axis=(1, 2)))
     result = timeseries.evaluate_timeseries_anomaly(
-        family, latent_dim=4, epochs=8, seed=0, **options)
-    print(f"yahoo, {family}:", result)
-    assert result["roc_auc"] > 0.7
+        family, task=task, latent_dim=4, epochs=epochs, seed=0, **options)
+    print(f"noisy yahoo, {family}:", result, "zero output:", zero_output_auc)
+    assert result["pca_roc_auc"] < 0.97 and zero_output_auc < 0.9  # not trivial
+    # Seeds 0-2: lstm 0.955/0.941/0.956, transformer 0.972/0.965/0.968, PCA
+    # 0.930 (with another draw of the noise: lstm 0.959/0.939/0.960,
+    # transformer 0.972/0.962/0.964, PCA 0.917). Untrained: lstm 0.86,
+    # transformer 0.64.
+    assert result["roc_auc"] >= result["pca_roc_auc"] - 0.02
     assert result["num_anomalies"] > 0
 
 

@@ -380,7 +380,8 @@ def test_export_refuses_an_unusable_target_before_tracing(tiny_ae, tmp_path,
         (base_dir / "tiny").write_text("a file")
     monkeypatch.setattr(saved_model_lib, "_make_archive", _never_called)
     before = _tree(tmp_path)
-    with pytest.raises(ValueError, match="is a file"):
+    # The same check as every output location (keras_ae.checks).
+    with pytest.raises((NotADirectoryError, ValueError), match="is a file"):
         export.export_saved_model(tiny_ae, base_dir, "tiny")
     assert _tree(tmp_path) == before
 
@@ -750,7 +751,8 @@ def test_tflite_refuses_a_missing_model_file(tmp_path):
 
 @pytest.mark.parametrize("target,error,match", [
     ("taken.tflite", FileExistsError, "already exists"),
-    ("taken.tflite/m.tflite", ValueError, "is a file"),
+    ("taken.tflite/m.tflite", NotADirectoryError, "must be a file in a directory, "
+     ".*taken.tflite. is a file"),
 ])
 def test_tflite_refuses_an_unusable_output_path_before_converting(
         tiny_ae, tmp_path, monkeypatch, target, error, match):

@@ -167,6 +167,8 @@ def test_conv_refuses_other_ranks(input_shape):
 
 # === lstm ===
 
+ONE_WAY = {"bidirectional": False, "pooling": "last"}
+
 
 @pytest.mark.parametrize(
     "input_shape, sequence_shape",
@@ -176,7 +178,7 @@ def test_conv_refuses_other_ranks(input_shape):
 def test_lstm_reads_sequences_and_images_row_by_row(images, input_shape,
                                                     sequence_shape):
     model = keras_ae.build_autoencoder("lstm", input_shape, LATENT_DIM,
-                                       units=(8,))
+                                       units=(8,), **ONE_WAY)
     assert model(images(*input_shape)).shape == (3, *input_shape)
     lstm = model.encoder.get_layer("encoder_lstm_0")
     assert tuple(lstm.input.shape[1:]) == sequence_shape
@@ -186,7 +188,7 @@ def test_lstm_reads_sequences_and_images_row_by_row(images, input_shape,
 
 def test_lstm_stacks_units_and_mirrors_them():
     model = keras_ae.build_autoencoder("lstm", (10, 3), LATENT_DIM,
-                                       units=(16, 8))
+                                       units=(16, 8), **ONE_WAY)
     encoder = layers_of(model.encoder, keras.layers.LSTM)
     decoder = layers_of(model.decoder, keras.layers.LSTM)
     assert [(l.units, l.return_sequences) for l in encoder] == [(16, True), (8, False)]
@@ -196,22 +198,35 @@ def test_lstm_stacks_units_and_mirrors_them():
 
 def test_lstm_bidirectional_option(images):
     model = keras_ae.build_autoencoder("lstm", (10, 3), LATENT_DIM,
-                                       units=(8,), bidirectional=True)
+                                       units=(8,), bidirectional=True,
+                                       pooling="last")
     assert model(images(10, 3)).shape == (3, 10, 3)
     wrapped = layers_of(model.encoder, keras.layers.Bidirectional)
     assert len(wrapped) == 1
     # The features concatenate the last states of both directions.
     assert wrapped[0].output.shape == (None, 16)
     assert len(layers_of(model.decoder, keras.layers.Bidirectional)) == 1
-    plain = keras_ae.build_autoencoder("lstm", (10, 3), LATENT_DIM, units=(8,))
+    plain = keras_ae.build_autoencoder("lstm", (10, 3), LATENT_DIM, units=(8,),
+                                       **ONE_WAY)
     assert not layers_of(plain.encoder, keras.layers.Bidirectional)
+
+
+def test_lstm_flatten_pooling_keeps_every_step():
+    model = keras_ae.build_autoencoder("lstm", (10, 3), LATENT_DIM, units=(8,))
+    assert keras_ae.family_options("lstm")["pooling"] == "flatten"
+    # Both directions' states of all 10 steps, side by side.
+    assert model.encoder.get_layer("features").output.shape == (None, 10 * 16)
+    last = keras_ae.build_autoencoder("lstm", (10, 3), LATENT_DIM, units=(8,),
+                                      pooling="last")
+    assert last.encoder.get_layer("z").input.shape == (None, 16)
 
 
 def test_lstm_unrolls_by_default_for_tflite():
     assert keras_ae.family_options("lstm")["unroll"] is True
-    unrolled = keras_ae.build_autoencoder("lstm", (6, 2), LATENT_DIM, units=(4,))
+    unrolled = keras_ae.build_autoencoder("lstm", (6, 2), LATENT_DIM, units=(4,),
+                                          **ONE_WAY)
     looped = keras_ae.build_autoencoder("lstm", (6, 2), LATENT_DIM, units=(4,),
-                                        unroll=False)
+                                        unroll=False, **ONE_WAY)
     lstms = (layers_of(unrolled.encoder, keras.layers.LSTM)
              + layers_of(unrolled.decoder, keras.layers.LSTM))
     assert lstms and all(layer.unroll for layer in lstms)
@@ -235,7 +250,8 @@ def test_lstm_step_embedding_option():
     "options, match",
     [({"units": ()}, r"units=\(\)"), ({"units": 8}, "units=8"),
      ({"units": (8, -1)}, r"units=\(8, -1\)"),
-     ({"bidirectional": 1}, "bidirectional=1"), ({"unroll": None}, "unroll=None")],
+     ({"bidirectional": 1}, "bidirectional=1"), ({"unroll": None}, "unroll=None"),
+     ({"pooling": "mean"}, "Received: pooling='mean'; allowed: 'last', 'flatten'")],
 )
 def test_lstm_refuses_bad_options(options, match):
     with pytest.raises(ValueError, match=match):

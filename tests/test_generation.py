@@ -10,13 +10,14 @@ from keras_ae import evaluation
 
 def test_frechet_distance_against_the_closed_form(rng):
     a = rng.standard_normal((4000, 3))
-    assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    assert evaluation.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-5)
     # Same covariance, means 2 apart on one axis: the distance is |dmu|^2.
-    assert evaluation.frechet_distance(a, a + [2.0, 0.0, 0.0]) == pytest.approx(4.0, rel=1e-6)
+    # (The ridge against singular covariances moves the distance by ~1e-6.)
+    assert evaluation.frechet_distance(a, a + [2.0, 0.0, 0.0]) == pytest.approx(4.0, abs=1e-5)
     # In one dimension, b against 2b: (2m - m)^2 + s^2 + 4 s^2 - 2 * 2 s^2.
     b = rng.standard_normal((1000, 1))
     assert evaluation.frechet_distance(b, 2.0 * b) == pytest.approx(
-        np.mean(b) ** 2 + np.var(b, ddof=1), rel=1e-9)
+        np.mean(b) ** 2 + np.var(b, ddof=1), abs=1e-5)
     with pytest.raises(ValueError, match=r"same number of columns.*\(4000, 3\) and \(5, 2\)"):
         evaluation.frechet_distance(a, a[:5, :2])
 

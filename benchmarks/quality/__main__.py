@@ -1,6 +1,7 @@
 """`python -m benchmarks.quality`: the command line and the report."""
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -11,7 +12,6 @@ from benchmarks.quality import generation
 from benchmarks.quality import representation
 from benchmarks.quality import restoration
 from benchmarks.quality.context import Context
-from benchmarks.quality.context import find_mnist_files
 
 FIGURES_DIR = "quality_figures"
 TASKS = {
@@ -44,7 +44,7 @@ def parse_args(argv=None):
                         help="a smoke run: 2 epochs on 1,000 digits, 200 held "
                         "out, no main job; the figures mean nothing")
     args = common.parse_checked(parser, argv, positive=("epochs", "batch_size"))
-    if args.mnist_dir and not find_mnist_files(args.mnist_dir):
+    if args.mnist_dir and not common.find_mnist_files(args.mnist_dir):
         parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
                      f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
     paths = common.result_paths(parser, args, "quality", extra=(FIGURES_DIR,))
@@ -69,9 +69,13 @@ def main(argv=None):
         print(f"[quality] {task} ...", flush=True)
         task_rows, details[task] = TASKS[task](context)
         rows.extend(task_rows)
+        # The rows reach the log as they come, so a run cut short keeps them.
+        print(f"[quality] {task} rows: {json.dumps(task_rows, default=str)}",
+              flush=True)
     if args.ablation:
         print("[quality] ablation ...", flush=True)
         details["ablation"] = generation.run_ablation(context)
+        details["denoiser_ablation"] = restoration.run_denoiser_ablation(context)
     report.update({
         "settings": {"epochs": args.epochs, "batch_size": args.batch_size,
                      "seed": args.seed, "small": args.small,
@@ -91,6 +95,8 @@ def main(argv=None):
 def _number(value):
     if value is None:
         return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
+        return str(int(value))
     if isinstance(value, float) and value != 0 and abs(value) < 1:
         return f"{value:.4f}" if abs(value) < 0.1 else f"{value:.3f}"
     return f"{value:.2f}" if isinstance(value, float) else str(value)
@@ -124,12 +130,17 @@ def markdown(report):
         seconds = report["details"]["classifier"]["pretrain_seconds"]
         lines += ["", f"Classifier: the unsupervised pretraining took {seconds:.1f} s "
                   "(not in the time ratio, which compares the supervised phases)."]
-    if "ablation" in report["details"]:
-        ablation = report["details"]["ablation"]
+    for key, title in (
+            ("ablation", "Ablation of the VAE's training (conv VAE, latent 16, "
+             "negative ELBO in nats, lower is better)"),
+            ("denoiser_ablation", "Ablation of the denoiser's training (PSNR "
+             "in dB at sigma 0.5, higher is better)")):
+        if key not in report["details"]:
+            continue
+        ablation = report["details"][key]
         names = [k for k in next(iter(ablation.values())) if k != "seconds"]
-        lines += ["", "Ablation of the training recipe (conv VAE, latent 16, "
-                  "negative ELBO in nats, lower is better):", "",
-                  "| recipe | " + " | ".join(names) + " | train (s) |",
+        lines += ["", f"{title}:", "",
+                  "| training | " + " | ".join(names) + " | train (s) |",
                   "|---|" + "---:|" * (len(names) + 1)]
         for label, values in ablation.items():
             lines.append(f"| {label} | " + " | ".join(

@@ -4,11 +4,9 @@ import time
 
 import numpy as np
 
-from benchmarks.quality.context import ZOO
-from benchmarks.quality.context import build_zoo_model
-from benchmarks.quality.context import fit_zoo_model
 from benchmarks.quality.context import row
 from benchmarks.quality.context import timed_fit
+from benchmarks.quality.context import train_zoo_model
 
 LABELS_PER_CLASS = (10, 100, None)
 
@@ -42,8 +40,7 @@ def run_classifier(context):
     from keras_ae.evaluation import stratified_subset
     from keras_ae.evaluation.representation import _logistic_accuracy
 
-    pretrained = build_zoo_model(context, ZOO["classifier"])
-    pretrain_seconds = fit_zoo_model(context, pretrained)
+    pretrained, pretrain_seconds = train_zoo_model(context, "classifier")
     backbone = pretrained.encoder.get_layer("z").input
     features = _feature_extractor(pretrained.encoder.input, backbone)
     rows, details = [], {"pretrain_seconds": pretrain_seconds}
@@ -114,9 +111,8 @@ def run_compression(context):
     from keras_ae.evaluation import evaluate_classification
 
     rows, details = [], {}
-    for family, spec in ZOO["compression"].items():
-        model = build_zoo_model(context, spec)
-        seconds = fit_zoo_model(context, model)
+    for family in ("lstm", "transformer"):
+        model, seconds = train_zoo_model(context, f"compression_{family}")
         details[family] = {"seconds": seconds}
         for name, (x, y) in context.held_out.items():
             mse = compare_with_pca(model, context.x_train, x,

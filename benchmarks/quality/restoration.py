@@ -2,11 +2,9 @@
 
 import numpy as np
 
-from benchmarks.quality.context import ZOO
-from benchmarks.quality.context import build_zoo_model
-from benchmarks.quality.context import fit_zoo_model
 from benchmarks.quality.context import row
 from benchmarks.quality.context import timed_fit
+from benchmarks.quality.context import train_zoo_model
 
 NOISE_STDDEV = 0.5
 OCCLUSION_SIZE = 10
@@ -41,8 +39,7 @@ def run_denoising(context):
     from keras_ae import plotting
 
     noise = GaussianNoise(NOISE_STDDEV, seed=context.seed)
-    zoo = build_zoo_model(context, ZOO["denoising"])
-    zoo_seconds = fit_zoo_model(context, zoo, corruption=noise)
+    zoo, zoo_seconds = train_zoo_model(context, "denoising", corruption=noise)
     anchor, anchor_seconds = _restoration_anchor(context, noise)
     rows, details = [], {"zoo_seconds": zoo_seconds,
                          "anchor_seconds": anchor_seconds}
@@ -73,8 +70,7 @@ def run_occlusion(context):
     from keras_ae import plotting
 
     occlusion = Occlusion(OCCLUSION_SIZE, seed=context.seed)
-    zoo = build_zoo_model(context, ZOO["occlusion"])
-    zoo_seconds = fit_zoo_model(context, zoo, corruption=occlusion)
+    zoo, zoo_seconds = train_zoo_model(context, "occlusion", corruption=occlusion)
     anchor, anchor_seconds = _restoration_anchor(context, occlusion)
     mean_image = context.x_train.mean(axis=0)
     rows, details = [], {"zoo_seconds": zoo_seconds,
@@ -105,6 +101,24 @@ def run_occlusion(context):
                             zoo_seconds, anchor_seconds))
         plotting.plot_rows({"clean": x[:10], **{k: v[:10] for k, v in images.items()}},
                            context.figure(f"occlusion_{name}"),
-                           "Occlusion removal (10x10 square): PSNR " + ", ".join(
+                           "Occlusion removal (10x10 square), PSNR in dB:\n" + ", ".join(
                                f"{k} {v['psnr']:.1f}" for k, v in scores.items()))
     return rows, details
+
+
+def run_denoiser_ablation(context):
+    """The denoiser with the cosine decay it goes without: PSNR per held-out set."""
+    from keras_ae.corruptions import GaussianNoise
+    from keras_ae.evaluation import corrupt
+    from keras_ae.evaluation import psnr_ssim
+
+    results = {}
+    for label, overrides in (("the zoo's denoiser recipe (constant rate)", {}),
+                             ("with cosine decay", {"cosine_decay": True})):
+        noise = GaussianNoise(NOISE_STDDEV, seed=context.seed)
+        model, seconds = train_zoo_model(context, "denoising", corruption=noise,
+                                         **overrides)
+        results[label] = {"seconds": seconds, **{
+            name: psnr_ssim(x, _restore(model, corrupt(noise, x, seed=context.seed)))["psnr"]
+            for name, (x, _) in context.held_out.items()}}
+    return results

@@ -16,6 +16,8 @@ classifier* trained on the labelled training images
 Plotting helpers: `plot_samples`, `plot_interpolations`.
 """
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -155,7 +157,13 @@ def frechet_distance(features_a, features_b):
     mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
     cov_a = np.atleast_2d(np.cov(a, rowvar=False))
     cov_b = np.atleast_2d(np.cov(b, rowvar=False))
-    root = linalg.sqrtm(cov_a @ cov_b)
+    # A generator that collapses onto a few images has a singular
+    # covariance: a tiny ridge keeps the square root finite (as the usual
+    # FID implementations do) and changes the distance by about 1e-6.
+    ridge = 1e-6 * np.eye(len(cov_a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        root = linalg.sqrtm((cov_a + ridge) @ (cov_b + ridge))
     if np.iscomplexobj(root):
         # Round-off gives tiny imaginary parts to a real square root.
         root = root.real

@@ -94,6 +94,8 @@ def evaluate_model(model, x_train, y_train, x_test, y_test, output_dir, seed=0,
     images = x_train.ndim == 4
     metrics = {
         "model": {"name": model.name, "class": type(model).__name__,
+                  "family": model.family,
+                  "code_shape": list(model.code_shape),
                   "latent_dim": model.latent_dim,
                   "input_shape": list(model.input_shape_),
                   "reconstruction_loss": model.reconstruction_loss},
@@ -301,7 +303,11 @@ _labels_per_class.__name__ = "labels_per_class"  # argparse names it in errors
 def summarize(result):
     """Formats the main figures of an `evaluate_model` result for the terminal."""
     metrics = result["metrics"]
-    lines = [f"Evaluation written to {result['output_dir']}"]
+    described = metrics["model"]
+    lines = [f"Evaluation written to {result['output_dir']}",
+             f"Model: {described['class']} of the "
+             f"{described.get('family') or 'unrecorded'} family, code of "
+             f"shape {tuple(described['code_shape'])}"]
     for name in sorted(result["files"]):
         lines.append(f"  {result['files'][name]}")
     lines.append("Main metrics:")

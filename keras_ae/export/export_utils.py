@@ -11,10 +11,11 @@ import re
 import shutil
 import socket
 import tempfile
-import zipfile
 
 import keras
 
+from keras_ae.checks import check_keras_file
+from keras_ae.checks import check_output_dir
 from keras_ae.checks import check_positive_int
 from keras_ae.models import AutoEncoder
 from keras_ae.models import VariationalAutoEncoder
@@ -75,36 +76,13 @@ def check_version(version):
     return None if version is None else check_positive_int("version", version)
 
 
-def check_writable_directory(argument, directory, received=None):
+def check_writable_directory(argument, directory):
     """Raises unless `directory` is, or can be created as, a writable directory.
 
-    The nearest existing ancestor decides: it must be a directory this
-    process may write into. Nothing is created.
-
-    Args:
-        argument: str, the argument named in the error.
-        directory: str, the directory to check.
-        received: str, the value shown after "Received:" (default:
-            `directory`).
+    `keras_ae.checks.check_output_dir`: the nearest existing ancestor must
+    be a directory this process may write into. Nothing is created.
     """
-    received = directory if received is None else received
-    existing = os.path.abspath(directory)
-    while not os.path.lexists(existing):
-        parent = os.path.dirname(existing)
-        if parent == existing:
-            break
-        existing = parent
-    if not os.path.isdir(existing):
-        raise ValueError(
-            f"`{argument}` must be a directory or a path where one can be "
-            f"created, but {existing!r} is a file. Received: "
-            f"{argument}={received!r}"
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PermissionError(
-            f"`{argument}` is not writable: this process may not write into "
-            f"{existing!r}. Received: {argument}={received!r}"
-        )
+    check_output_dir(argument, directory)
 
 
 def check_new_file(argument, path):
@@ -115,8 +93,7 @@ def check_new_file(argument, path):
             f"{path!r} already exists; it is never overwritten. Received: "
             f"{argument}={path!r}"
         )
-    check_writable_directory(argument, os.path.dirname(path) or ".",
-                             received=path)
+    check_output_dir(argument, os.path.dirname(path) or ".", file_name=path)
     return path
 
 
@@ -222,20 +199,5 @@ def load_keras_model(path, argument="model"):
     Returns:
         The built `AutoEncoder` or `VariationalAutoEncoder`.
     """
-    path = check_path(argument, path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"No model at {path!r}. Received: {argument}={path!r}")
-    if not (os.path.isfile(path) and path.endswith(".keras")):
-        raise ValueError(
-            f"`{argument}` must be a .keras file (or, for `convert`, a "
-            f"SavedModel directory). Received: {argument}={path!r}"
-        )
-    if not zipfile.is_zipfile(path):
-        # Keras reports a text file or a truncated copy as "File not found".
-        raise ValueError(
-            f"`{argument}` is not a .keras model: a .keras file is a zip "
-            "archive, and this one is not (another kind of file, or a "
-            f"truncated copy). Received: {argument}={path!r}"
-        )
+    path = check_keras_file(argument, path)
     return check_model(keras.saving.load_model(path, compile=False))
