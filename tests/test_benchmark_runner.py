@@ -1,7 +1,6 @@
 """The runner the benchmarks share: options, timing and result files."""
 
 import argparse
-import importlib.util
 import json
 import pathlib
 import time
@@ -10,18 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-
-def _load_common():
-    # The benchmarks are scripts beside the package, not part of it: load the
-    # module from its file, whatever the working directory.
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "common.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_common", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-common = _load_common()
+from benchmarks import common
 
 
 def _parser():

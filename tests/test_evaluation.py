@@ -376,6 +376,28 @@ def test_fine_tuning_augments_images_in_training_only(split):
                                         y_train, epochs=1)
 
 
+def test_the_fine_tuned_head_starts_as_the_linear_probe(split):
+    from keras_ae.evaluation.representation import PROBE_HEAD_C
+    from keras_ae.evaluation.representation import _fit_logistic
+    from keras_ae.evaluation.representation import _start_head_from_probe
+
+    x_train, y_train = split[0][:200], split[1][:200]
+    model = keras_ae.build_autoencoder("conv", (28, 28, 1), 4, filters=(4, 8))
+    classifier = evaluation.build_classifier(model, 10, freeze_encoder=False,
+                                             features="backbone", dropout=0.5)
+    _start_head_from_probe(classifier, x_train, y_train)
+    # The folded head computes scikit-learn's probabilities on raw features.
+    features = keras.Model(classifier.input, classifier.get_layer(
+        "class_probabilities").input).predict(x_train, verbose=0)
+    probe = _fit_logistic(features, y_train, standardize=True, C=PROBE_HEAD_C)
+    np.testing.assert_allclose(classifier.predict(x_train, verbose=0),
+                               probe.predict_proba(features), atol=1e-4)
+    with pytest.raises(ValueError, match="Unknown `head_init`. Received: "
+                       "head_init=.zeros.; allowed: .auto., .probe., .random."):
+        evaluation.fine_tune_classifier(model, x_train, y_train, epochs=1,
+                                        head_init="zeros")
+
+
 def test_stratified_subsets_take_n_per_class_with_the_seed():
     y = np.repeat(np.arange(4), 30)
     index = evaluation.stratified_subset(y, 5, seed=0)

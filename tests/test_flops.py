@@ -1,23 +1,9 @@
 """The FLOP counter of the benchmarks, against counts done by hand."""
 
-import importlib.util
-import pathlib
-
 import keras
 import pytest
 
-
-def _load_flops():
-    # The benchmarks are scripts beside the package, not part of it: load the
-    # module from its file, whatever the working directory.
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "flops.py"
-    spec = importlib.util.spec_from_file_location("benchmarks_flops", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-flops = _load_flops()
+from benchmarks import flops
 
 
 def _dense_model():
