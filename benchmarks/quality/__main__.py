@@ -11,6 +11,7 @@ from benchmarks.quality import __doc__ as DOC
 from benchmarks.quality import generation
 from benchmarks.quality import representation
 from benchmarks.quality import restoration
+from benchmarks.quality.context import ZOO
 from benchmarks.quality.context import Context
 
 FIGURES_DIR = "quality_figures"
@@ -109,7 +110,8 @@ def markdown(report):
         report, extra=[
             f"Every model: {settings['training_examples']:,} embedded training "
             f"digits, {settings['epochs']} epochs at batch "
-            f"{settings['batch_size']}, seed {settings['seed']}; held out: "
+            f"{settings['batch_size']} (the zoo's conv VAE at batch "
+            f"{ZOO['vae']['training']['batch_size']}), seed {settings['seed']}; held out: "
             + ", ".join(f"{k} ({v:,})" for k, v in settings["held_out"].items())
             + ". Times are training wall times in this run (a ratio over 1.5 "
             "is marked)."]),

@@ -27,7 +27,7 @@ ZOO = {
     },
     "vae": {
         "model": {"family": "conv", "latent_dim": 16, "variational": True},
-        "training": {"learning_rate": 2e-3, "batch_size": 32,
+        "training": {"learning_rate": 2e-3, "batch_size": 64,
                      "cosine_decay": True, "kl_warmup_epochs": 5},
     },
     "compression_lstm": {

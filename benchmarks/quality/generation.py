@@ -111,7 +111,8 @@ ABLATION = {
     "the zoo's VAE recipe": {},
     "without KL warm-up": {"kl_warmup_epochs": 0},
     "without cosine decay": {"cosine_decay": False},
-    "batch 128 instead of 32": {"batch_size": 128},
+    "batch 32 instead of 64": {"batch_size": 32},
+    "batch 128 instead of 64": {"batch_size": 128},
     "Adam 1e-3, batch 128, no warm-up, no decay": {
         "learning_rate": 1e-3, "batch_size": 128, "kl_warmup_epochs": 0,
         "cosine_decay": False},
