@@ -379,6 +379,7 @@ def test_fine_tuning_augments_images_in_training_only(split):
 def test_the_fine_tuned_head_starts_as_the_linear_probe(split):
     from keras_ae.evaluation.representation import PROBE_HEAD_C
     from keras_ae.evaluation.representation import _fit_logistic
+    from keras_ae.evaluation.representation import _head_features
     from keras_ae.evaluation.representation import _start_head_from_probe
 
     x_train, y_train = split[0][:200], split[1][:200]
@@ -387,8 +388,7 @@ def test_the_fine_tuned_head_starts_as_the_linear_probe(split):
                                              features="backbone", dropout=0.5)
     _start_head_from_probe(classifier, x_train, y_train)
     # The folded head computes scikit-learn's probabilities on raw features.
-    features = keras.Model(classifier.input, classifier.get_layer(
-        "class_probabilities").input).predict(x_train, verbose=0)
+    features = _head_features(classifier, x_train)
     probe = _fit_logistic(features, y_train, standardize=True, C=PROBE_HEAD_C)
     np.testing.assert_allclose(classifier.predict(x_train, verbose=0),
                                probe.predict_proba(features), atol=1e-4)

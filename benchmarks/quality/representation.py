@@ -36,13 +36,19 @@ def _convnet(context, x, y, augment):
 
 def run_classifier(context):
     """Fine-tuned pretrained encoder vs the keras.io convnet, per label count."""
+    from keras_ae.evaluation import build_classifier
     from keras_ae.evaluation import fine_tune_classifier
     from keras_ae.evaluation import stratified_subset
+    from keras_ae.evaluation.representation import _head_features
     from keras_ae.evaluation.representation import _logistic_accuracy
 
     pretrained, pretrain_seconds = train_zoo_model(context, "classifier")
-    backbone = pretrained.encoder.get_layer("z").input
-    features = _feature_extractor(pretrained.encoder.input, backbone)
+    # The probe reads what the fine-tuned head reads: the frozen backbone.
+    frozen = build_classifier(pretrained, 10, features="backbone")
+
+    def features(x):
+        return _head_features(frozen, x)
+
     rows, details = [], {"pretrain_seconds": pretrain_seconds}
     for per_class in LABELS_PER_CLASS:
         tag = "all" if per_class is None else str(per_class)
@@ -92,17 +98,6 @@ def run_classifier(context):
                     "(reported)"),
             ]
     return rows, details
-
-
-def _feature_extractor(inputs, outputs):
-    import keras
-
-    extractor = keras.Model(inputs, outputs)
-
-    def features(x):
-        return extractor.predict(x, batch_size=512, verbose=0).reshape(len(x), -1)
-
-    return features
 
 
 def run_compression(context):

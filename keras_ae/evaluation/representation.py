@@ -308,6 +308,14 @@ def _logistic_accuracy(train_features, y_train, test_features, y_test,
     return float(classifier.score(test_features, y_test))
 
 
+def _head_features(classifier, x):
+    """The features a `build_classifier` model's head reads, for `x`, flattened."""
+    head = classifier.get_layer("class_probabilities")
+    features = keras.Model(classifier.input, head.input).predict(
+        x, batch_size=512, verbose=0)
+    return features.reshape(len(x), -1)
+
+
 def _start_head_from_probe(classifier, x, y):
     """Sets the softmax head of `classifier` to a linear probe's weights.
 
@@ -318,9 +326,7 @@ def _start_head_from_probe(classifier, x, y):
     pretrained encoder in its first steps, which costs most with few labels.
     """
     head = classifier.get_layer("class_probabilities")
-    features = keras.Model(classifier.input, head.input).predict(
-        x, batch_size=512, verbose=0)
-    probe = _fit_logistic(features.reshape(len(x), -1), y, standardize=True,
+    probe = _fit_logistic(_head_features(classifier, x), y, standardize=True,
                           C=PROBE_HEAD_C)
     scaler, logistic = probe[0], probe[-1]
     if logistic.coef_.shape[0] != head.units:
