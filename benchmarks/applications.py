@@ -33,7 +33,7 @@ is among the embedded digits), the 10,000 MNIST test digits:
                 normal and every other digit an anomaly, and of PCA's
 
 and, for every family that takes sequences (`lstm`, `transformer`, `dense`),
-the time-series task of `keras_ae.timeseries`: windows of 24 steps of
+the time-series task of `keras_ae.evaluation.timeseries`: windows of 24 steps of
 sktime's labelled Yahoo series, `output_activation="linear"`, MSE loss,
 trained on the normal first 40%; ROC AUC of the window scores, PCA baseline.
 
@@ -66,8 +66,8 @@ from keras_ae.corruptions import Occlusion
 from keras_ae.data import load_digits
 from keras_ae.data import load_idx
 from keras_ae.data import make_dataset
-from keras_ae.timeseries import evaluate_timeseries_anomaly
-from keras_ae.timeseries import make_yahoo_task
+from keras_ae.evaluation.timeseries import evaluate_timeseries_anomaly
+from keras_ae.evaluation.timeseries import make_yahoo_task
 
 FIGURES_DIR = "applications_figures"
 
@@ -125,7 +125,8 @@ def train(family, x, args, variational=False, corruption=None, options=None,
     keras.utils.set_random_seed(args.seed)
     model = keras_ae.build_autoencoder(
         family, x.shape[1:], args.latent_dim, variational=variational,
-        reconstruction_loss=loss, seed=args.seed, **(options or {}))
+        reconstruction_loss=loss, seed=args.seed if variational else None,
+        **(options or {}))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     start = time.perf_counter()
     model.fit(make_dataset(x, batch_size=args.batch_size, seed=args.seed,

@@ -63,7 +63,7 @@ def add_common_arguments(parser, epochs=None, latent_dim=16, families=True):
         latent_dim: int, default of `--latent-dim`, or `None` for none.
         families: bool, add `--families` (default: every registered one).
     """
-    from keras_ae.registry import list_autoencoders
+    from keras_ae.registry import list_families as list_autoencoders
 
     if families:
         parser.add_argument("--families", nargs="+",
@@ -366,7 +366,7 @@ def write_results(paths, report, markdown, overwrite=False):
     NumPy numbers become Python numbers and non-finite floats `null`. An
     existing file is replaced only when `overwrite` is true.
     """
-    from keras_ae.evaluation import write_json
+    from keras_ae.io import write_json
 
     os.makedirs(os.path.dirname(paths["json"]) or ".", exist_ok=True)
     if overwrite:

@@ -47,7 +47,7 @@ import tensorflow as tf
 from benchmarks import common
 from keras_ae import export
 from keras_ae.data import load_digits
-from keras_ae.registry import build_autoencoder
+from keras_ae import build_autoencoder
 
 # The TensorFlow Lite forms and their quantization (None: float32).
 LITERT_QUANTIZATIONS = {"litert_float": None, "litert_dynamic": "dynamic",
@@ -154,7 +154,8 @@ def benchmark_model(family, variational, args, data, work_dir):
     keras.utils.set_random_seed(args.seed)
     model = build_autoencoder(family, x_train.shape[1:], args.latent_dim,
                               variational=variational,
-                              reconstruction_loss="bce", seed=args.seed)
+                              reconstruction_loss="bce",
+                              seed=args.seed if variational else None)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     start = time.perf_counter()
     history = model.fit(x_train, validation_data=(x_val,),

@@ -1,24 +1,49 @@
-"""keras_ae: a Keras 3 model zoo of autoencoders and variational autoencoders."""
+"""keras_ae: a Keras 3 model zoo of autoencoders, ready for TF Serving and LiteRT.
 
-from keras_ae import families  # noqa: F401  (registers the families)
-from keras_ae import callbacks  # noqa: F401
-from keras_ae import corruptions  # noqa: F401
-from keras_ae import data  # noqa: F401
-from keras_ae import distribute  # noqa: F401
-from keras_ae import evaluation  # noqa: F401
-from keras_ae import export  # noqa: F401
-from keras_ae import plotting  # noqa: F401
-from keras_ae import timeseries  # noqa: F401
-from keras_ae.export import convert_to_tflite
-from keras_ae.export import export_saved_model
-from keras_ae.layers import Sampling
-from keras_ae.losses import kl_divergence
-from keras_ae.losses import reconstruction_loss
-from keras_ae.models import AutoEncoder
-from keras_ae.models import VariationalAutoEncoder
-from keras_ae.registry import build_autoencoder
-from keras_ae.registry import family_options
-from keras_ae.registry import list_autoencoders
-from keras_ae.registry import register_family
+The zoo has two axes, each a registry: architecture *families* (`dense`,
+`conv`, `lstm`, `transformer`) and *objectives* (`ae`, `vae`, ...).
+`build_autoencoder(family, input_shape, latent_dim, objective=...)` builds
+any objective on any family that can take it; `from_preset(name)` loads a
+trained model that ships with the package.
+"""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+from keras_ae import callbacks  # noqa: E402
+from keras_ae import corruptions  # noqa: E402
+from keras_ae import data  # noqa: E402
+from keras_ae import distribute  # noqa: E402
+from keras_ae import evaluation  # noqa: E402
+from keras_ae import export  # noqa: E402
+from keras_ae import families  # noqa: E402  (registers the families)
+from keras_ae import objectives  # noqa: E402  (registers the objectives)
+from keras_ae import plotting  # noqa: E402
+from keras_ae import recipes  # noqa: E402
+from keras_ae.config import ModelConfig  # noqa: E402
+from keras_ae.config import TrainingConfig  # noqa: E402
+from keras_ae.export import convert_to_tflite  # noqa: E402
+from keras_ae.export import export_saved_model  # noqa: E402
+from keras_ae.layers import Sampling  # noqa: E402
+from keras_ae.losses import kl_divergence  # noqa: E402
+from keras_ae.losses import reconstruction_loss  # noqa: E402
+from keras_ae.objectives import AutoEncoder  # noqa: E402
+from keras_ae.objectives import VariationalAutoEncoder  # noqa: E402
+from keras_ae.registry import family_options  # noqa: E402
+from keras_ae.registry import list_autoencoders  # noqa: E402
+from keras_ae.registry import list_families  # noqa: E402
+from keras_ae.registry import list_objectives  # noqa: E402
+from keras_ae.registry import objective_options  # noqa: E402
+from keras_ae.registry import register_family  # noqa: E402
+from keras_ae.registry import register_objective  # noqa: E402
+from keras_ae.spec import ModelSpec  # noqa: E402
+from keras_ae.spec import build_autoencoder  # noqa: E402
+
+__all__ = [
+    "AutoEncoder", "ModelConfig", "ModelSpec", "Sampling", "TrainingConfig",
+    "VariationalAutoEncoder", "build_autoencoder", "callbacks",
+    "convert_to_tflite", "corruptions", "data", "distribute", "evaluation",
+    "export", "export_saved_model", "families", "family_options",
+    "kl_divergence", "list_autoencoders", "list_families", "list_objectives",
+    "objective_options", "objectives", "plotting", "recipes",
+    "reconstruction_loss", "register_family", "register_objective",
+]

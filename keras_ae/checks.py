@@ -1,66 +1,78 @@
-"""Argument checks that fail early, in Keras' voice.
+"""Every argument check of the package, in Keras' voice.
 
-Every check raises `ValueError` naming the argument, what was received and
+Each check raises `ValueError` naming the argument, what was received and
 what is allowed, so that bad input is refused before any file is written.
 The checks of files and directories raise the matching `OSError` instead
 (`FileNotFoundError`, `NotADirectoryError`, `FileExistsError`,
 `PermissionError`) when that is what is wrong. The command line turns both
-into one line and exit code 2.
+into one line and exit code 2. A value is checked once, where it is owned
+(the config, the layer, the function that uses it); code that passes a
+value on does not check it again.
 """
 
-import json
 import numbers
 import os
+import re
 import zipfile
 
 import numpy as np
 
+from keras_ae.registry import get_objective
 
-def check_positive_int(name, value):
-    """Returns `value` if it is an integer > 0, raises `ValueError` otherwise."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value <= 0
-    ):
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        )
+__all__ = [
+    "check_autoencoder", "check_bool", "check_choice", "check_data",
+    "check_data_source", "check_labelled_split",
+    "check_examples", "check_finite", "check_images", "check_keras_file",
+    "check_labels", "check_model_data", "check_name", "check_new_file",
+    "check_non_negative_number", "check_number", "check_output_dir",
+    "check_positive_int", "check_positive_ints", "check_seed", "check_shape",
+    "check_unit_range", "check_version", "refuse",
+]
+
+# Names of runs and served models: a whole match, so that no trailing
+# newline or other control character slips through, and short enough for
+# every filesystem (255 bytes) with the suffixes added to them.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+# TF Serving reads a version as an int64.
+MAX_VERSION = 2**63 - 1
+
+
+def refuse(name, value, allowed, error=ValueError):
+    """Raises `error` saying `name` must be `allowed` and what was received."""
+    raise error(f"`{name}` must be {allowed}. Received: {name}={value!r}")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_positive_int(name, value, maximum=None):
+    """Returns `value` if it is an integer > 0 (and <= `maximum`)."""
+    if not _is_int(value) or value <= 0 or (maximum and value > maximum):
+        refuse(name, value, "a positive integer" + (
+            f" <= {maximum:,}" if maximum else ""))
     return int(value)
 
 
 def check_positive_ints(name, values, allow_empty=False):
-    """Returns `values` as a tuple of integers > 0, or raises.
-
-    The tuple must not be empty unless `allow_empty` is `True`.
-    """
+    """Returns `values` as a tuple of integers > 0 (non-empty unless allowed)."""
     try:
         checked = tuple(values)
     except TypeError:
         checked, allow_empty = (), False
-    if (not checked and not allow_empty) or any(
-        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0
-        for v in checked
-    ):
-        raise ValueError(
-            f"`{name}` must be a {'' if allow_empty else 'non-empty '}tuple "
-            f"of positive integers. Received: {name}={values!r}"
-        )
+    if (not checked and not allow_empty) or not all(
+            _is_int(v) and v > 0 for v in checked):
+        refuse(name, values, f"a {'' if allow_empty else 'non-empty '}tuple "
+               "of positive integers")
     return tuple(int(v) for v in checked)
 
 
 def check_number(name, value, minimum=None, maximum=None):
-    """Returns `value` as a float if it is a finite number in [minimum, maximum].
-
-    `None` leaves that side unbounded.
-    """
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not np.isfinite(value)
-        or (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-    ):
+    """Returns `value` as a float if it is a finite number in [minimum, maximum]."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)):
         if minimum is not None and maximum is not None:
             allowed = f"a number in [{minimum:g}, {maximum:g}]"
         elif minimum is not None:
@@ -69,7 +81,7 @@ def check_number(name, value, minimum=None, maximum=None):
             allowed = f"a finite number <= {maximum:g}"
         else:
             allowed = "a finite number"
-        raise ValueError(f"`{name}` must be {allowed}. Received: {name}={value!r}")
+        refuse(name, value, allowed)
     return float(value)
 
 
@@ -79,20 +91,25 @@ def check_non_negative_number(name, value):
 
 
 def check_bool(name, value):
-    """Returns `value` if it is a bool (not merely truthy), raises otherwise."""
+    """Returns `value` if it is a bool (not merely truthy)."""
     if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool. Received: {name}={value!r}")
+        refuse(name, value, "a bool")
     return value
 
 
 def check_choice(name, value, allowed):
-    """Returns `value` if it is one of `allowed`, raises `ValueError` otherwise."""
+    """Returns `value` if it is one of `allowed`."""
     if value not in allowed:
-        raise ValueError(
-            f"Unknown `{name}`. Received: {name}={value!r}; "
-            f"allowed: {', '.join(repr(a) for a in allowed)}."
-        )
+        raise ValueError(f"Unknown `{name}`. Received: {name}={value!r}; "
+                         f"allowed: {', '.join(repr(a) for a in allowed)}.")
     return value
+
+
+def check_seed(name, value):
+    """Returns `value` if it is `None` or an integer in [0, 2**32)."""
+    if value is not None and (not _is_int(value) or not 0 <= value < 2**32):
+        refuse(name, value, "None or an integer in [0, 2**32)")
+    return None if value is None else int(value)
 
 
 def check_shape(name, shape, min_rank=1, max_rank=None):
@@ -100,27 +117,35 @@ def check_shape(name, shape, min_rank=1, max_rank=None):
     try:
         shape = tuple(shape)
     except TypeError:
-        raise ValueError(
-            f"`{name}` must be a tuple of positive integers. "
-            f"Received: {name}={shape!r}"
-        ) from None
-    valid = all(
-        isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
-        for d in shape
-    )
-    if not valid or len(shape) < min_rank or (
-        max_rank is not None and len(shape) > max_rank
-    ):
-        rank = (
-            f"{min_rank}" if max_rank == min_rank
-            else f"{min_rank} to {max_rank}" if max_rank
-            else f"at least {min_rank}"
-        )
-        raise ValueError(
-            f"`{name}` must be a tuple of {rank} positive integers "
-            f"(without the batch dimension). Received: {name}={shape!r}"
-        )
+        shape = None
+    if shape is None or not all(_is_int(d) and d > 0 for d in shape) or (
+            len(shape) < min_rank or (max_rank and len(shape) > max_rank)):
+        rank = (f"{min_rank}" if max_rank == min_rank
+                else f"{min_rank} to {max_rank}" if max_rank
+                else f"at least {min_rank}")
+        refuse(name, shape, f"a tuple of {rank} positive integers (without "
+               "the batch dimension)")
     return tuple(int(d) for d in shape)
+
+
+def check_name(name, value):
+    """Returns `value` if it is a plain name for a run or a served model.
+
+    Letters, digits, `_`, `-` and `.`, not starting with `.` or `-`, at
+    most 128 characters, matched whole: it names a directory and, in TF
+    Serving, a model and its URLs.
+    """
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        refuse(name, value, "a plain name of 1 to 128 letters, digits, '_', "
+               "'-' and '.', not starting with '.' or '-' (it names a "
+               "directory and a TF Serving model)")
+    return value
+
+
+def check_version(name, value):
+    """Returns `value` if it is `None` (the next free one) or an int64 > 0."""
+    return None if value is None else check_positive_int(name, value,
+                                                         MAX_VERSION)
 
 
 def check_finite(name, array):
@@ -130,8 +155,7 @@ def check_finite(name, array):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(
             f"`{name}` must hold only finite values. Received: {name} with "
-            f"{bad} NaN or infinite value(s) out of {array.size}."
-        )
+            f"{bad} NaN or infinite value(s) out of {array.size}.")
     return array
 
 
@@ -141,28 +165,36 @@ def check_unit_range(name, array):
     if array.size and (array.min() < 0.0 or array.max() > 1.0):
         raise ValueError(
             f"`{name}` must be scaled to [0, 1]. Received: {name} with values "
-            f"in [{float(array.min()):.4g}, {float(array.max()):.4g}]."
-        )
+            f"in [{float(array.min()):.4g}, {float(array.max()):.4g}].")
     return array
 
 
-def check_seed(name, value):
-    """Returns `value` if it is `None` or an integer >= 0."""
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 0
-    ):
+def check_data_source(name, value):
+    """Returns `value` if it names a dataset or an existing data path."""
+    if not isinstance(value, str) or not value:
+        refuse(name, value, "a dataset name or the path of a folder, .npy, "
+               ".npz or .csv file")
+    is_path = os.sep in value or value.endswith((".npy", ".npz", ".csv"))
+    if is_path and not os.path.exists(value):
+        raise FileNotFoundError(
+            f"`{name}` names no file or folder. Received: {name}={value!r}")
+    if os.path.isfile(value) and not value.endswith((".npy", ".npz", ".csv")):
+        refuse(name, value, "a folder of images, or a .npy, .npz or .csv file")
+    return value
+
+
+# --- Models and their data ----------------------------------------------------
+
+
+def check_autoencoder(model, name="model", kind=None):
+    """Returns `model` if it is a keras_ae model (of the objective class `kind`)."""
+    kind = kind or get_objective("ae").model_class
+    if not isinstance(model, kind):
         raise ValueError(
-            f"`{name}` must be a non-negative integer or None. "
-            f"Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-# --- Arrays of examples -------------------------------------------------------
+            f"`{name}` must be a keras_ae {kind.__name__} (e.g. from "
+            "`keras_ae.build_autoencoder`). Received: "
+            f"{name} of type {type(model).__name__}")
+    return model
 
 
 def check_examples(name, x, input_shape=None, unit_range=False,
@@ -307,6 +339,49 @@ def _is_array(value):
     )
 
 
+def check_images(name, x):
+    """Returns `x` as float32 images `(n, height, width, channels)` in [0, 1]."""
+    x = np.asarray(x, dtype="float32")
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(
+            f"`{name}` must be images of shape (num_images, height, width"
+            f"[, channels]). Received: {name} with shape {x.shape}")
+    return check_unit_range(name, x)
+
+
+def check_labels(x_name, x, y_name, y):
+    """Returns `y` as int64 class labels >= 0, one per example of `x`."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise ValueError(
+            f"`{y_name}` must hold one label per example of `{x_name}`. "
+            f"Received: {len(x)} examples in {x_name} and {y_name} with shape "
+            f"{y.shape}")
+    if not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+        refuse(y_name, y.dtype, "integer class labels")
+    if y.size and y.min() < 0:
+        refuse(y_name, int(y.min()), "labels >= 0 (received the minimum)")
+    return y.astype("int64")
+
+
+def check_data(name, x, model=None):
+    """`check_examples` against `model`'s input shape; images lie in [0, 1]."""
+    return check_examples(
+        name, x, model.input_shape_ if model is not None else None,
+        unit_range=np.ndim(x) == 4 and "images")
+
+
+def check_labelled_split(model, x_train, y_train, x_test, y_test):
+    """Checks a model and its labelled train and test sets; returns the arrays."""
+    check_autoencoder(model)
+    x_train = check_data("x_train", x_train, model)
+    x_test = check_data("x_test", x_test, model)
+    return (x_train, check_labels("x_train", x_train, "y_train", y_train),
+            x_test, check_labels("x_test", x_test, "y_test", y_test))
+
+
 # --- Files and directories ----------------------------------------------------
 
 
@@ -366,6 +441,19 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True,
             f"`{name}` is not writable: no permission to write in "
             f"{existing!r}. Received: {name}={received!r}"
         )
+    return path
+
+
+def check_new_file(name, path):
+    """Returns `path` if a new file can be written there (never overwritten)."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        refuse(name, path, "a non-empty path")
+    path = os.fspath(path)
+    if os.path.lexists(path):
+        raise FileExistsError(
+            f"{path!r} already exists; it is never overwritten. Received: "
+            f"{name}={path!r}")
+    check_output_dir(name, os.path.dirname(path) or ".", file_name=path)
     return path
 
 
@@ -445,40 +533,3 @@ def _describe_file(path, size):
     except UnicodeDecodeError:
         return f"a binary file of {size} bytes"
     return f"a text file of {size} bytes"
-
-
-def read_json_file(name, path):
-    """Reads a JSON object from `path`, naming the file and what is wrong.
-
-    Args:
-        name: str, what the file is (e.g. `"run_config.json"`), named in
-            errors.
-        path: str or path-like.
-
-    Returns:
-        The decoded dict.
-
-    Raises:
-        FileNotFoundError: nothing is at `path`.
-        ValueError: the file is not valid UTF-8 JSON or not a JSON object.
-    """
-    path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"`{name}` is missing: nothing is at {path!r}.") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(
-            f"`{name}` is not valid JSON: {error.msg} at line {error.lineno}, "
-            f"column {error.colno}. Received: file {path!r}") from None
-    except UnicodeDecodeError:
-        raise ValueError(
-            f"`{name}` is not a text file (not UTF-8). Received: file "
-            f"{path!r}") from None
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"`{name}` must hold a JSON object. Received: file {path!r} "
-            f"holding a {type(data).__name__}")
-    return data

@@ -315,3 +315,17 @@ def _check_size(name, size):
             f"positive ints. Received: {name}={size!r}"
         )
     return checked
+
+
+def corruption_for(name, seed=None, image_shape=(28, 28)):
+    """The corruption layer a `TrainingConfig.corruption` names, or `None`.
+
+    `"gaussian_noise"`: `GaussianNoise(0.5)`; `"occlusion"`: one square
+    `Occlusion` of about 10/28 of the image's side (10x10 on digits).
+    """
+    if name == "gaussian_noise":
+        return GaussianNoise(0.5, seed=seed)
+    if name == "occlusion":
+        side = max(1, round(min(image_shape[:2]) * 10 / 28))
+        return Occlusion((side, side), seed=seed)
+    return None

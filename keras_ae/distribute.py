@@ -10,8 +10,6 @@ collective operation for a worker that stopped.
 
 import tensorflow as tf
 
-from keras_ae.checks import check_choice
-
 DISTRIBUTION_STRATEGIES = ("none", "mirrored", "multi-worker")
 
 
@@ -22,8 +20,8 @@ def make_strategy(distribute):
     the model on every local GPU (or CPU when there is none);
     `"multi-worker"` trains across the machines that the `TF_CONFIG`
     environment variable describes (one local worker when it is unset).
+    `TrainingConfig.distribute` checks the name.
     """
-    check_choice("distribute", distribute, DISTRIBUTION_STRATEGIES)
     if distribute == "mirrored":
         return tf.distribute.MirroredStrategy()
     if distribute == "multi-worker":

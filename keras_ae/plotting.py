@@ -6,6 +6,7 @@ Every function draws on a new matplotlib figure, saves it as PNG when given a
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.decomposition import PCA
 
 
 def _as_image(example):
@@ -89,8 +90,6 @@ def plot_latent_space(codes, labels, path=None, title=None,
     codes = codes.reshape(len(codes), -1)  # feature-map codes too
     xlabel, ylabel = axis_labels
     if codes.shape[1] > 2:
-        from sklearn.decomposition import PCA
-
         codes = PCA(n_components=2).fit_transform(codes)
         xlabel, ylabel = "PC 1 of the codes", "PC 2 of the codes"
     fig, ax = plt.subplots(figsize=(6.5, 5.5))

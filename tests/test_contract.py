@@ -1,9 +1,13 @@
-"""The contract every registered family keeps, as AE and as VAE.
+"""The contract every family x objective pair keeps.
 
-A family gets every check here by registering itself: shapes, finite
-losses, a train step that changes every weight and an evaluation step that
-changes none, the config round trip, the `.keras` round trip in a fresh
-process, and outputs that do not depend on the batch size.
+A family or an objective gets every check here by registering itself (and
+adding its small settings to `tests/settings.py`): shapes and finite losses,
+a train step that changes every weight and an evaluation step that changes
+none, the config round trip with identical outputs, outputs that do not
+depend on the batch size, the `.keras` round trip in a fresh process, and
+the SavedModel signatures and the builtin-only TensorFlow Lite model
+matching Keras. Pairs an objective cannot take (a feature-map code for an
+objective of vector codes) are refused with a clear error.
 """
 
 import json
@@ -14,120 +18,121 @@ import sys
 import keras
 import numpy as np
 import pytest
+import settings
+import tensorflow as tf
 
 import keras_ae
+from keras_ae.export import TFLiteRunner
+from keras_ae.export import convert_to_tflite
+from keras_ae.export import export_saved_model
+from keras_ae.export import tflite_ops
 from keras_ae.registry import get_family
+from keras_ae.registry import get_objective
 
-LATENT_DIM = 4
+
+def map_code(family):
+    """A feature-map code for the family's test input: the smallest map, 2 channels."""
+    shape, options = settings.FAMILIES[family]
+    depth = len(options["filters"])
+    return (shape[0] // 2**depth, shape[1] // 2**depth, 2)
 
 
 def _cases():
-    """(family, variational, code) for every family, AE and VAE; map codes too."""
-    cases = []
-    for family in keras_ae.list_autoencoders():
-        spec = get_family(family)
-        codes = [LATENT_DIM]
-        if spec.map_codes:
-            codes.append("map")
-        for code in codes:
-            for variational in (False, True):
-                cases.append((family, variational, code))
-    return cases
+    cases, refused = [], []
+    for family in keras_ae.list_families():
+        for objective in keras_ae.list_objectives():
+            cases.append((family, objective, "vector"))
+            if get_family(family).map_codes:
+                if get_objective(objective).map_codes:
+                    cases.append((family, objective, "map"))
+                else:
+                    refused.append((family, objective))
+    return cases, refused
 
 
-CASES = _cases()
-IDS = [f"{family}-{'vae' if variational else 'ae'}"
-       + ("-map" if code == "map" else "") for family, variational, code in CASES]
+CASES, REFUSED = _cases()
+IDS = ["-".join(case) for case in CASES]
 
 
-def input_shape(family):
-    return get_family(family).example_input_shape
-
-
-def map_code_shape(family):
-    """A feature-map code for the family's example input and test options."""
-    model = keras_ae.build_autoencoder(family, input_shape(family), LATENT_DIM,
-                                       **get_family(family).test_options)
-    # The last feature map of the vector-code encoder sets the map's size.
-    maps = [layer.output for layer in model.encoder.layers
-            if len(layer.output.shape) == 4]
-    return (*maps[-1].shape[1:3], 2)
-
-
-def build(family, variational, code=LATENT_DIM):
+def build(family, objective, code="vector"):
     keras.utils.set_random_seed(0)
-    latent_dim = map_code_shape(family) if code == "map" else code
-    return keras_ae.build_autoencoder(family, input_shape(family), latent_dim,
-                                      variational=variational, seed=0,
-                                      reconstruction_loss="bce",
-                                      **get_family(family).test_options)
+    shape, options = settings.FAMILIES[family]
+    latent_dim = map_code(family) if code == "map" else settings.LATENT_DIM
+    return keras_ae.build_autoencoder(
+        family, shape, latent_dim, objective=objective,
+        reconstruction_loss="bce", **options, **settings.OBJECTIVES[objective])
 
 
-@pytest.fixture(scope="module")
-def digits_batch():
-    from keras_ae.data import load_digits
-
-    (x_train, _), _ = load_digits()
-    return x_train[:32]
+def batch_for(model, size=16):
+    return np.random.default_rng(0).random((size, *model.input_shape_),
+                                           dtype="float32")
 
 
-def batch_for(family, digits_batch):
-    """32 examples of the family's example input shape, in [0, 1]."""
-    shape = input_shape(family)
-    if shape == digits_batch.shape[1:]:
-        return digits_batch
-    return np.random.default_rng(0).random((32, *shape), dtype="float32")
+def training_data(model, x):
+    """What `fit` takes for `x`: the inputs, or the inputs and labels."""
+    return settings.training_data(model, x)
 
 
-@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
-def test_shapes_and_finite_losses(family, variational, code, digits_batch):
-    batch = batch_for(family, digits_batch)
-    model = build(family, variational, code)
-    assert isinstance(model, keras_ae.VariationalAutoEncoder if variational
-                      else keras_ae.AutoEncoder)
-    code_shape = map_code_shape(family) if code == "map" else (LATENT_DIM,)
+def test_every_family_and_objective_has_test_settings():
+    assert set(settings.FAMILIES) == set(keras_ae.list_families())
+    assert set(settings.OBJECTIVES) == set(keras_ae.list_objectives())
+
+
+@pytest.mark.parametrize("family, objective", REFUSED,
+                         ids=["-".join(r) for r in REFUSED])
+def test_an_objective_of_vector_codes_refuses_a_feature_map(family, objective):
+    with pytest.raises(ValueError, match=f"Objective '{objective}' takes "
+                       "vector codes only"):
+        build(family, objective, "map")
+
+
+@pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
+def test_shapes_and_finite_losses(family, objective, code):
+    model = build(family, objective, code)
+    batch = batch_for(model)
+    assert isinstance(model, get_objective(objective).model_class)
+    assert model.family == family and model.objective == objective
+    code_shape = map_code(family) if code == "map" else (settings.LATENT_DIM,)
     assert model.code_shape == code_shape
-    assert model.latent_dim == int(np.prod(code_shape))
-    assert model.family == family
-    assert model(batch).shape == batch.shape
     assert model.encode(batch).shape == (len(batch), *code_shape)
     assert model.encode(batch[:0]).shape == (0, *code_shape)
-    shape = input_shape(family)
-    assert model.decode(np.zeros((3, *code_shape), "float32")).shape == (3, *shape)
-    terms = model.compute_terms(batch, batch, training=True)
+    assert model.reconstruct(batch).shape == batch.shape
+    assert model.decode(model.encode(batch[:3])).shape == (3, *batch.shape[1:])
+    x, y = settings.split_inputs(training_data(model, batch))
+    terms = model.compute_terms(x, y, training=True)
+    assert set(terms) == set(model.loss_terms)
     assert all(np.isfinite(float(v)) for v in terms.values())
-    if variational:
-        assert model.sample(5, seed=0).shape == (5, *shape)
+    if hasattr(model, "sample"):
+        assert model.sample(5, seed=0).shape == (5, *batch.shape[1:])
 
 
-@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
-def test_train_step_changes_every_weight_and_eval_step_none(family, variational,
-                                                            code, digits_batch):
-    batch = batch_for(family, digits_batch)
-    model = build(family, variational, code)
+@pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
+def test_train_step_changes_every_weight_and_eval_step_none(family, objective,
+                                                            code):
+    model = build(family, objective, code)
+    data = training_data(model, batch_for(model))
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     before = [w.numpy().copy() for w in model.weights]
-    model.evaluate(batch, batch_size=16, verbose=0)
-    after_eval = [w.numpy() for w in model.weights]
-    for a, b in zip(before, after_eval):
-        np.testing.assert_array_equal(a, b)
-    model.fit(batch, batch_size=16, epochs=1, verbose=0)
+    model.evaluate(*data, batch_size=8, verbose=0)
+    for a, w in zip(before, model.weights):
+        np.testing.assert_array_equal(a, w.numpy(), err_msg=w.path)
+    model.fit(*data, batch_size=8, epochs=1, verbose=0)
     trainable_before = {id(w): b for w, b in zip(model.weights, before)}
     unchanged = [w.path for w in model.trainable_weights
                  if np.array_equal(trainable_before[id(w)], w.numpy())]
     assert not unchanged, f"weights without a gradient step: {unchanged}"
 
 
-@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
-def test_config_round_trip_rebuilds_the_same_model(family, variational, code,
-                                                   digits_batch):
-    batch = batch_for(family, digits_batch)
-    model = build(family, variational, code)
+@pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
+def test_config_round_trip_rebuilds_the_same_model(family, objective, code):
+    model = build(family, objective, code)
+    batch = batch_for(model)
     config = json.loads(json.dumps(model.get_config()))  # as a file holds it
     # The config is what the model was built from, every option included.
-    assert config["family"] == family
-    assert config["variational"] is variational
-    assert set(config["options"]) == set(keras_ae.family_options(family))
+    assert config["family"] == family and config["objective"] == objective
+    assert set(config["family_options"]) == set(keras_ae.family_options(family))
+    assert set(config["objective_options"]) == set(
+        keras_ae.objective_options(objective))
     assert "encoder" not in config  # no serialized graph beside it
     clone = type(model).from_config(config)
     assert clone.get_config() == model.get_config()
@@ -136,16 +141,44 @@ def test_config_round_trip_rebuilds_the_same_model(family, variational, code,
     np.testing.assert_array_equal(clone.encode(batch), model.encode(batch))
 
 
-@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
-def test_outputs_do_not_depend_on_the_batch_size(family, variational, code,
-                                                 digits_batch):
-    batch = batch_for(family, digits_batch)
-    model = build(family, variational, code)
-    whole = model.reconstruct(batch, batch_size=32)
-    pieces = model.reconstruct(batch, batch_size=5)
-    np.testing.assert_allclose(whole, pieces, atol=1e-5)
-    np.testing.assert_allclose(model.encode(batch, batch_size=32),
+@pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
+def test_outputs_do_not_depend_on_the_batch_size(family, objective, code):
+    model = build(family, objective, code)
+    batch = batch_for(model)
+    np.testing.assert_allclose(model.reconstruct(batch, batch_size=16),
+                               model.reconstruct(batch, batch_size=5), atol=1e-5)
+    np.testing.assert_allclose(model.encode(batch, batch_size=16),
                                model.encode(batch, batch_size=1), atol=1e-5)
+
+
+@pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
+def test_saved_model_and_tflite_match_keras(family, objective, code, tmp_path):
+    model = build(family, objective, code)
+    signatures = model.serving_signatures()
+    version = export_saved_model(model, tmp_path, "model")
+    loaded = tf.saved_model.load(version).signatures
+    assert set(loaded) == set(signatures)
+    rng = np.random.default_rng(0)
+    for name, (function, specs) in signatures.items():
+        inputs = {spec.name: settings.signature_input(model, spec, rng)
+                  for spec in specs}
+        expected = function(*(tf.constant(inputs[s.name]) for s in specs))
+        served = loaded[name](**{k: tf.constant(v) for k, v in inputs.items()})
+        assert set(served) == set(expected)
+        for key in expected:
+            np.testing.assert_allclose(served[key].numpy(), expected[key].numpy(),
+                                       atol=1e-5, err_msg=f"{name}/{key}")
+    flatbuffer = convert_to_tflite(version)
+    assert all(not op.startswith("Flex") and op != "CUSTOM"
+               for op in tflite_ops(flatbuffer))
+    function, specs = signatures["serving_default"]
+    inputs = {spec.name: settings.signature_input(model, spec, rng)
+              for spec in specs}
+    expected = function(*(tf.constant(inputs[s.name]) for s in specs))
+    outputs = TFLiteRunner(flatbuffer)(inputs)
+    for key in expected:
+        np.testing.assert_allclose(outputs[key], expected[key].numpy(),
+                                   atol=1e-4, err_msg=f"tflite/{key}")
 
 
 _LOAD_AND_COMPARE = """
@@ -160,6 +193,7 @@ for name in json.loads(sys.argv[2]):
     report[name] = {
         "type": type(model).__name__,
         "family": model.family,
+        "objective": model.objective,
         "reconstruction": float(np.abs(model.reconstruct(data[name + "_x"]) - data[name + "_r"]).max()),
         "code": float(np.abs(model.encode(data[name + "_x"]) - data[name + "_z"]).max()),
         "optimizer_iterations": int(model.optimizer.iterations.numpy()),
@@ -169,37 +203,35 @@ print(json.dumps(report))
 
 
 @pytest.fixture(scope="module")
-def fresh_process_report(tmp_path_factory, digits_batch):
+def fresh_process_report(tmp_path_factory):
     directory = tmp_path_factory.mktemp("saved")
-    expected, names = {}, []
-    for (family, variational, code), name in zip(CASES, IDS):
-        batch = batch_for(family, digits_batch)
-        model = build(family, variational, code)
+    expected = {}
+    for (family, objective, code), name in zip(CASES, IDS):
+        model = build(family, objective, code)
+        batch = batch_for(model)
         model.compile(optimizer="adam")
-        model.fit(batch, batch_size=16, epochs=1, verbose=0)
+        model.fit(*training_data(model, batch), batch_size=8, epochs=1,
+                  verbose=0)
         model.save(directory / f"{name}.keras")
         expected[name + "_x"] = batch
         expected[name + "_r"] = model.reconstruct(batch)
         expected[name + "_z"] = model.encode(batch)
-        names.append(name)
     np.savez(directory / "expected.npz", **expected)
     result = subprocess.run(
-        [sys.executable, "-c", _LOAD_AND_COMPARE, str(directory), json.dumps(names)],
-        capture_output=True, text=True, timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
+        [sys.executable, "-c", _LOAD_AND_COMPARE, str(directory), json.dumps(IDS)],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family, variational, code", CASES, ids=IDS)
-def test_keras_file_round_trip_in_a_fresh_process(family, variational, code,
+@pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
+def test_keras_file_round_trip_in_a_fresh_process(family, objective, code,
                                                   fresh_process_report):
-    report = fresh_process_report[IDS[CASES.index((family, variational, code))]]
-    assert report["family"] == family
-    assert report["type"] == ("VariationalAutoEncoder" if variational
-                              else "AutoEncoder")
+    report = fresh_process_report["-".join((family, objective, code))]
+    assert report["family"] == family and report["objective"] == objective
+    assert report["type"] == get_objective(objective).model_class.__name__
     assert report["reconstruction"] == 0.0
     assert report["code"] == 0.0
     assert report["optimizer_iterations"] == 2  # optimizer state came along

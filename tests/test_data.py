@@ -14,6 +14,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from keras_ae import data
+from keras_ae.data import tfds as tfds_loader
 
 
 def test_embedded_digits_are_real_stratified_and_scaled(digits):
@@ -146,7 +147,7 @@ def test_a_dataset_to_download_fails_fast_without_network(tmp_path,
                                          ("cifar10", (32, 32, 3))])
 def test_standard_datasets_load_through_tfds(name, shape, monkeypatch):
     # mock_data replaces the download: no host needs to be reachable.
-    monkeypatch.setattr(data, "_check_download_hosts", lambda *args: None)
+    monkeypatch.setattr(tfds_loader, "_check_download_hosts", lambda *args: None)
     with tfds.testing.mock_data(num_examples=20):
         (x_train, y_train), (x_val, y_val) = data.load_dataset(name)
     assert x_train.shape == (20, *shape) and x_val.shape == (20, *shape)
@@ -156,7 +157,7 @@ def test_standard_datasets_load_through_tfds(name, shape, monkeypatch):
 
 
 def test_any_tfds_image_dataset_loads_by_name(monkeypatch):
-    monkeypatch.setattr(data, "_check_download_hosts", lambda *args: None)
+    monkeypatch.setattr(tfds_loader, "_check_download_hosts", lambda *args: None)
     with tfds.testing.mock_data(num_examples=6):
         (x_train, _), (x_val, _) = data.load_dataset("emnist")
     assert x_train.shape[1:] == (28, 28, 1) and len(x_val) == 6

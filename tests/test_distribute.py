@@ -208,7 +208,7 @@ def test_workers_share_each_epoch_of_a_shuffled_dataset():
 
 def _train_command(output_dir, *extra):
     return [sys.executable, "-m", "keras_ae", "train", "--family", "dense",
-            "--option", "hidden_units=[32]", "--no-variational",
+            "--option", "hidden_units=[32]", "--objective", "ae",
             "--batch-size", "64", "--distribute", "multi-worker",
             "--output-dir", str(output_dir), "--run-name", "run", *extra]
 

@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 import keras_ae
 from keras_ae import cli
 from keras_ae import evaluation
-from keras_ae import timeseries
+from keras_ae.evaluation import timeseries
 from keras_ae.corruptions import GaussianNoise
 from keras_ae.corruptions import Occlusion
 from keras_ae.data import make_dataset
@@ -47,7 +47,8 @@ def train(x, epochs=5, corruption=None, latent_dim=16, variational=False,
     keras.utils.set_random_seed(seed)
     model = keras_ae.build_autoencoder(
         "dense", x.shape[1:], latent_dim, variational=variational,
-        reconstruction_loss="bce", seed=seed, hidden_units=(128,))
+        reconstruction_loss="bce", seed=seed if variational else None,
+        hidden_units=(128,))
     model.compile(optimizer=keras.optimizers.Adam(2e-3))
     model.fit(make_dataset(x, batch_size=64, seed=seed, corruption=corruption),
               epochs=epochs, verbose=0, shuffle=False)

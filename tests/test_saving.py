@@ -1,9 +1,11 @@
-"""Saved models: files of the previous release load, and new files know their family.
+"""Saved models: files of earlier releases load, and new files know what they are.
 
 `tests/fixtures/v0.1.0_*.keras` were written by keras_ae 0.1.0 (the release
 before models recorded their build arguments): their config holds the
-serialized encoder and decoder graphs. They must keep loading, with the
-same outputs, and their optimizer state.
+serialized encoder and decoder graphs. `tests/fixtures/v0.2.0_*.keras` were
+written by 0.2.0, whose config held the family, its options and
+`variational` (before the objective registry). All must keep loading, with
+the same outputs, and their optimizer state.
 """
 
 import pathlib
@@ -41,9 +43,35 @@ def test_files_of_the_previous_release_still_load(name, kind, expected):
         assert float(model.kl_weight.numpy()) == 1.0
 
 
+@pytest.fixture(scope="module")
+def expected_0_2_0():
+    return np.load(FIXTURES / "v0.2.0_expected.npz")
+
+
+@pytest.mark.parametrize("name, objective, family, code_shape", [
+    ("conv_vae", "vae", "conv", (3,)),
+    ("conv_ae_map", "ae", "conv", (7, 7, 2)),
+    ("dense_ae", "ae", "dense", (3,)),
+    ("transformer_vae", "vae", "transformer", (3,)),
+])
+def test_files_of_0_2_0_load_as_their_objective(name, objective, family,
+                                                 code_shape, expected_0_2_0):
+    model = keras.models.load_model(FIXTURES / f"v0.2.0_{name}.keras")
+    assert model.objective == objective and model.family == family
+    assert model.code_shape == code_shape
+    x = expected_0_2_0["x"]
+    np.testing.assert_array_equal(model.reconstruct(x),
+                                  expected_0_2_0[f"{name}_reconstruction"])
+    np.testing.assert_array_equal(model.encode(x),
+                                  expected_0_2_0[f"{name}_code"])
+    assert int(model.optimizer.iterations.numpy()) == 1
+    # The new config names the objective; saved again, it loads the same.
+    assert model.get_config()["objective"] == objective
+
+
 def test_a_saved_model_rebuilds_from_its_build_arguments(tmp_path):
     model = keras_ae.build_autoencoder("conv", (28, 28, 1), (7, 7, 2),
-                                       variational=True, seed=3,
+                                       objective="vae", seed=3,
                                        reconstruction_loss="bce",
                                        filters=(8, 16), residual_blocks=1)
     model.kl_weight.assign(0.25)
@@ -52,7 +80,7 @@ def test_a_saved_model_rebuilds_from_its_build_arguments(tmp_path):
     assert loaded.family == "conv"
     assert loaded.code_shape == (7, 7, 2)
     assert loaded.get_config() == model.get_config()
-    assert loaded.get_config()["options"]["filters"] == [8, 16]
+    assert loaded.get_config()["family_options"]["filters"] == [8, 16]
     assert float(loaded.kl_weight.numpy()) == 0.25  # training state comes along
     x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
     np.testing.assert_array_equal(loaded.reconstruct(x), model.reconstruct(x))

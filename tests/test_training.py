@@ -1,6 +1,6 @@
 """The main job: artefacts, refusals before writing, resume."""
 
-import inspect
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +15,17 @@ import pytest
 import tensorflow as tf
 
 from keras_ae import cli
+from keras_ae import config as config_module
 from keras_ae import training
+from keras_ae.cli import train as train_command
+from keras_ae.cli._flags import signature_defaults
+from keras_ae.config import ModelConfig
+from keras_ae.config import TrainingConfig
+from keras_ae.data import load_digits
+from keras_ae.evaluation import evaluate_model
+from keras_ae.export import run_tflite
+from keras_ae.io import read_history
+from keras_ae.recipes import get_recipe
 
 TINY = ["--family", "dense", "--latent-dim", "2", "--option",
         "hidden_units=[32]", "--epochs", "2", "--batch-size", "256"]
@@ -63,9 +73,6 @@ def test_main_job_writes_every_artefact(finished_run):
     assert not (run_dir / "backup").exists()  # deleted once training ended
     # The run directory is a TF Serving model directory with version 1, and
     # its exports compute what the saved model computes.
-    from keras_ae.data import load_digits
-    from keras_ae.export import run_tflite
-
     (x, _), _ = load_digits()
     expected = model.reconstruct(x[:4])
     served = tf.saved_model.load(str(run_dir / "1"))
@@ -97,10 +104,12 @@ def test_an_existing_run_is_never_overwritten(finished_run, capsys):
         (["--latent-dim", "0"], "latent_dim=0"),
         (["--epochs", "-1"], "epochs=-1"),
         (["--batch-size", "0"], "batch_size=0"),
-        (["--beta", "-0.5"], "beta=-0.5"),
-        (["--family", "resnet"], "invalid choice: 'resnet'"),
-        (["--loss", "mae"], "invalid choice: 'mae'"),
-        (["--dataset", "no_such_dataset"], "dataset='no_such_dataset'"),
+        (["--option", "beta=-0.5"], "beta=-0.5"),
+        (["--family", "resnet"], "family='resnet'"),
+        (["--objective", "gan"], "objective='gan'"),
+        (["--loss", "mae"], "reconstruction_loss='mae'"),
+        (["--data", "no_such_dataset"], "data='no_such_dataset'"),
+        (["--epochs", "two"], "invalid epochs value: 'two'"),
         (["--family", "dense", "--option", "hidden_units=[0]"], "hidden_units=(0,)"),
         (["--option", "no_such_option=1"], "no_such_option"),
         (["--resume"], "run_name=None"),
@@ -110,7 +119,7 @@ def test_an_existing_run_is_never_overwritten(finished_run, capsys):
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(
         tmp_path, capsys, arguments, message):
     output_dir = tmp_path / "runs"
-    with pytest.raises(SystemExit) if "invalid choice" in message else _no_raise():
+    with pytest.raises(SystemExit) if "invalid" in message else _no_raise():
         code = cli.main(["train", "--output-dir", str(output_dir), *arguments])
         assert code == 2
     err = capsys.readouterr().err
@@ -130,40 +139,53 @@ class _no_raise:
 def test_read_history_keeps_the_last_row_of_a_redone_epoch(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,3.0\n1,2.0\n1,1.5\n2,1.0\n")
-    assert training.read_history(path) == {"epoch": [0, 1, 2],
+    assert read_history(path) == {"epoch": [0, 1, 2],
                                            "loss": [3.0, 1.5, 1.0]}
 
 
-def test_the_command_line_takes_its_defaults_from_train(monkeypatch, capsys):
-    """A default of `train()` is written once: the command line follows it."""
-    original = inspect.signature(training.train)
-    args = vars(cli.build_parser().parse_args(["train"]))
-    for name, parameter in original.parameters.items():
-        if name not in ("family_options", "verbose"):
-            assert args[name] == parameter.default, name
-    changed = {"family": "dense", "latent_dim": 7, "epochs": 3,
-               "batch_size": 17, "reconstruction_loss": "mse", "beta": 0.5,
-               "seed": 9, "variational": False, "export": False}
-
-    def train(**kwargs):
-        return kwargs
-
-    train.__signature__ = original.replace(parameters=[
-        parameter.replace(default=changed.get(name, parameter.default))
-        for name, parameter in original.parameters.items()])
-    monkeypatch.setattr(training, "train", train)
-    args = cli.build_parser().parse_args(["train"])
-    assert {name: getattr(args, name) for name in changed} == changed
+def test_the_command_line_takes_its_defaults_from_the_configs(monkeypatch,
+                                                              capsys):
+    """A setting's default is written once, in its config: the flags follow it."""
+    calls = []
+    monkeypatch.setattr(training, "train",
+                        lambda *args, **kwargs: calls.append(args) or {})
+    monkeypatch.setattr(train_command, "summarize_run", lambda result: "")
+    assert cli.main(["train"]) == 0
+    model, training_config, *_ = calls[-1]
+    assert model == ModelConfig() and training_config == TrainingConfig()
+    assert cli.main(["train", "--family", "dense", "--epochs", "3", "--option",
+                     "hidden_units=[8]", "--no-cosine-decay"]) == 0
+    model, training_config, *_ = calls[-1]
+    assert model == ModelConfig(family="dense", options={"hidden_units": (8,)})
+    assert training_config == TrainingConfig(epochs=3, cosine_decay=False)
+    # A recipe, then the flags given over it.
+    assert cli.main(["train", "--recipe", "conv_denoiser_digits",
+                     "--epochs", "2"]) == 0
+    model, training_config, *_ = calls[-1]
+    recipe = get_recipe("conv_denoiser_digits")
+    assert model == recipe.model
+    assert training_config == recipe.training.replace(epochs=2)
+    monkeypatch.setattr(
+        config_module.TrainingConfig.__dataclass_fields__["batch_size"],
+        "default", 17)
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
     assert "global batch size (default: 17)" in " ".join(
         capsys.readouterr().out.split())
 
 
-def test_the_evaluate_command_takes_its_defaults_from_evaluate_model():
-    from keras_ae.evaluation import evaluate_model
+def test_every_config_field_has_a_flag_and_a_help_text():
+    parser = cli.build_parser()
+    train_parser = parser._subparsers._group_actions[0].choices["train"]
+    flags = {action.dest for action in train_parser._actions}
+    for config in (ModelConfig, TrainingConfig):
+        for field in dataclasses.fields(config):
+            assert field.name in flags, field.name
+            assert field.metadata["help"], field.name
 
-    defaults = cli.signature_defaults(evaluate_model)
+
+def test_the_evaluate_command_takes_its_defaults_from_evaluate_model():
+    defaults = signature_defaults(evaluate_model)
     args = cli.build_parser().parse_args(["evaluate", "model.keras"])
     for name in ("seed", "normal_class", "anomaly_epochs", "fine_tune_steps",
                  "labels_per_class", "iw_samples", "max_likelihood_examples"):

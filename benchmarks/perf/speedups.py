@@ -56,7 +56,7 @@ WORKER_MARKER = "PERF_WORKER_RESULT "
 def speedup_run(x_train, pipeline, steps_per_execution, jit_compile, settings,
                 callbacks="none", seed=0):
     """Trains the conv VAE under one configuration; returns its figures."""
-    from keras_ae.training import AtomicBackupAndRestore
+    from keras_ae.compat import AtomicBackupAndRestore
 
     model = build_model("conv", x_train.shape[1:], True, seed)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),

@@ -128,7 +128,8 @@ def train_zoo_model(context, task, corruption=None, **overrides):
     keras.utils.set_random_seed(context.seed)
     model = keras_ae.build_autoencoder(
         input_shape=context.x_train.shape[1:], reconstruction_loss="bce",
-        seed=context.seed, **ZOO[task]["model"])
+        seed=context.seed if ZOO[task]["model"].get("variational") else None,
+        **ZOO[task]["model"])
     model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
     callbacks = training_recipe(
         context.epochs, training["learning_rate"],

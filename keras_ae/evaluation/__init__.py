@@ -71,11 +71,7 @@ from keras_ae.evaluation.generation import reconstruction_agreement
 from keras_ae.evaluation.generation import train_reference_classifier
 from keras_ae.evaluation.likelihood import importance_weighted_nll
 from keras_ae.evaluation.likelihood import negative_elbo
-from keras_ae.evaluation.report import add_commands
-from keras_ae.evaluation.report import check_output_dir
 from keras_ae.evaluation.report import evaluate_model
-from keras_ae.evaluation.report import summarize
-from keras_ae.evaluation.report import write_json
 from keras_ae.evaluation.representation import DEFAULT_LABELS_PER_CLASS
 from keras_ae.evaluation.representation import build_classifier
 from keras_ae.evaluation.representation import evaluate_classification

@@ -1,15 +1,21 @@
 """Anomaly detection: reconstruction error as the score, against PCA."""
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.metrics import f1_score
+from sklearn.metrics import precision_score
+from sklearn.metrics import recall_score
+from sklearn.metrics import roc_auc_score
 
+from keras_ae.checks import check_autoencoder
+from keras_ae.checks import check_data
 from keras_ae.checks import check_finite
+from keras_ae.checks import check_labelled_split
+from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
-from keras_ae.evaluation._common import check_autoencoder
-from keras_ae.evaluation._common import check_data
-from keras_ae.evaluation._common import check_labelled_split
-from keras_ae.evaluation._common import check_quantile
+from keras_ae.data import make_dataset
 from keras_ae.evaluation._common import fit_pca
 from keras_ae.evaluation._common import flatten
 
@@ -39,7 +45,7 @@ def choose_threshold(train_scores, quantile=0.99):
     Returns:
         float, `np.quantile(train_scores, quantile)`.
     """
-    quantile = check_quantile(quantile)
+    quantile = check_number("quantile", quantile, 0, 1)
     scores = check_finite("train_scores", np.asarray(train_scores, "float64"))
     if scores.ndim != 1 or scores.size == 0:
         raise ValueError(
@@ -83,7 +89,7 @@ def evaluate_anomaly_detection(model, x_train_normal, x_test, y_test_is_anomaly,
         `num_test`, `num_anomalies`.
     """
     check_autoencoder(model)
-    quantile = check_quantile(quantile)
+    quantile = check_number("quantile", quantile, 0, 1)
     x_train_normal = check_data("x_train_normal", x_train_normal, model)
     x_test = check_data("x_test", x_test, model)
     labels = _check_anomaly_labels(x_test, y_test_is_anomaly)
@@ -139,11 +145,6 @@ def anomaly_metrics(scores, is_anomaly, threshold):
         `precision`, `recall`, `f1` (0 when nothing is flagged),
         `false_positive_rate`, `threshold`, `num_test`, `num_anomalies`.
     """
-    from sklearn.metrics import f1_score
-    from sklearn.metrics import precision_score
-    from sklearn.metrics import recall_score
-    from sklearn.metrics import roc_auc_score
-
     scores = check_finite("scores", np.asarray(scores, dtype="float64"))
     labels = _check_anomaly_labels(scores, is_anomaly, "scores", "is_anomaly")
     flagged = (scores > threshold).astype("int64")
@@ -161,8 +162,6 @@ def anomaly_metrics(scores, is_anomaly, threshold):
 
 def plot_score_histogram(scores, is_anomaly, threshold, path=None, title=None):
     """Histograms of the scores of normal and anomalous examples, and the threshold."""
-    import matplotlib.pyplot as plt
-
     scores, is_anomaly = np.asarray(scores), np.asarray(is_anomaly).astype(bool)
     fig, ax = plt.subplots(figsize=(6.5, 4))
     bins = np.logspace(np.log10(max(scores.min(), 1e-8)),
@@ -207,8 +206,6 @@ def evaluate_digit_anomaly(model, x_train, y_train, x_test, y_test,
         The dict of `evaluate_anomaly_detection`, plus `normal_class`,
         `epochs` and `anomaly_share` (the share of anomalies in `x_test`).
     """
-    from keras_ae.data import make_dataset
-
     x_train, y_train, x_test, y_test = check_labelled_split(
         model, x_train, y_train, x_test, y_test)
     if normal_class not in set(y_train.tolist()):

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from keras_ae.evaluation._common import check_autoencoder
-from keras_ae.evaluation._common import check_data
+from keras_ae import plotting
+from keras_ae.checks import check_autoencoder
+from keras_ae.checks import check_data
 from keras_ae.evaluation._common import fit_pca
 from keras_ae.evaluation._common import flatten
 
@@ -30,8 +31,6 @@ def compare_with_pca(model, x_train, x_test, path=None, num_shown=10):
     ae_reconstruction = flatten(model.reconstruct(x_test))
     mean_image = flat_train.mean(axis=0, keepdims=True)
     if path is not None and x_test.ndim == 4:
-        from keras_ae import plotting
-
         plotting.plot_rows(
             {"original": x_test[:num_shown],
              "autoencoder": ae_reconstruction[:num_shown].reshape(

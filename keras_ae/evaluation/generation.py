@@ -20,14 +20,17 @@ import warnings
 
 import keras
 import numpy as np
+from scipy import linalg
 
+from keras_ae import plotting
+from keras_ae.checks import check_autoencoder
+from keras_ae.checks import check_data
+from keras_ae.checks import check_images
+from keras_ae.checks import check_labels
 from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
-from keras_ae.evaluation._common import check_autoencoder
-from keras_ae.evaluation._common import check_data
-from keras_ae.evaluation._common import check_images
-from keras_ae.evaluation._common import check_labels
+from keras_ae.objectives import VariationalAutoEncoder
 
 FEATURES_LAYER = "features"
 
@@ -142,8 +145,6 @@ def frechet_distance(features_a, features_b):
     Returns:
         A float >= 0.
     """
-    from scipy import linalg
-
     a = np.asarray(features_a, "float64")
     b = np.asarray(features_b, "float64")
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or min(
@@ -196,7 +197,7 @@ def evaluate_generation(vae, classifier, x_real, num_samples=1000, seed=0,
         between the class shares and the uniform shares: 0 is balanced, 0.9
         is one class only among 10).
     """
-    check_autoencoder(vae, "vae", variational=True)
+    check_autoencoder(vae, "vae", VariationalAutoEncoder)
     _check_classifier(classifier)
     num_samples = check_positive_int("num_samples", num_samples)
     min_share = check_number("min_share", min_share, minimum=0, maximum=1)
@@ -251,9 +252,7 @@ def reconstruction_agreement(model, classifier, x, y):
 
 def plot_samples(vae, path=None, num_samples=64, seed=0):
     """Draws samples decoded from the prior N(0, I) of a VAE in a grid."""
-    from keras_ae import plotting
-
-    check_autoencoder(vae, "vae", variational=True)
+    check_autoencoder(vae, "vae", VariationalAutoEncoder)
     return plotting.plot_grid(vae.sample(num_samples, seed=seed), path,
                               "Samples decoded from the prior N(0, I)")
 
@@ -269,8 +268,6 @@ def plot_interpolations(model, x_starts, x_ends, path=None, num_steps=10):
         path: where to save the PNG, or `None`.
         num_steps: int >= 2, points per row, both ends included.
     """
-    from keras_ae import plotting
-
     check_autoencoder(model)
     x_starts = check_data("x_starts", x_starts, model)
     x_ends = check_data("x_ends", x_ends, model)

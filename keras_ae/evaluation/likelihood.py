@@ -7,18 +7,20 @@ import math
 
 import keras
 import numpy as np
+from scipy.special import logsumexp
 
+from keras_ae.checks import check_autoencoder
+from keras_ae.checks import check_data
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
-from keras_ae.evaluation._common import check_autoencoder
-from keras_ae.evaluation._common import check_data
 from keras_ae.evaluation._common import flatten
+from keras_ae.losses import kl_divergence
+from keras_ae.losses import reconstruction_loss
+from keras_ae.objectives import VariationalAutoEncoder
 
 
 def _log_likelihood(vae, x, x_hat):
     """`log p(x|z)` per example, in float64 (see `keras_ae.evaluation`)."""
-    from keras_ae.losses import reconstruction_loss
-
     if vae.reconstruction_loss == "bce":
         nll = keras.ops.convert_to_numpy(reconstruction_loss(x, x_hat, "bce"))
         return -nll.astype("float64")
@@ -76,9 +78,7 @@ def negative_elbo(vae, x, num_samples=1, seed=0):
         A dict of floats, means over the examples: `negative_elbo`,
         `reconstruction_nll` (`E_q[-log p(x|z)]`) and `kl`.
     """
-    from keras_ae.losses import kl_divergence
-
-    check_autoencoder(vae, "vae", variational=True)
+    check_autoencoder(vae, "vae", VariationalAutoEncoder)
     x = check_data("x", x, vae)
     num_samples = check_positive_int("num_samples", num_samples)
     rng = np.random.default_rng(check_seed("seed", seed))
@@ -111,9 +111,7 @@ def importance_weighted_nll(vae, x, k=100, seed=0):
     Returns:
         `{"iw_nll": float, "k": float}`.
     """
-    from scipy.special import logsumexp
-
-    check_autoencoder(vae, "vae", variational=True)
+    check_autoencoder(vae, "vae", VariationalAutoEncoder)
     x = check_data("x", x, vae)
     k = check_positive_int("k", k)
     rng = np.random.default_rng(check_seed("seed", seed))

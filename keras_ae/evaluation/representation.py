@@ -5,20 +5,23 @@ import numbers
 
 import keras
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
+from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_bool
 from keras_ae.checks import check_choice
+from keras_ae.checks import check_data
+from keras_ae.checks import check_labelled_split
+from keras_ae.checks import check_labels
 from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
-from keras_ae.evaluation._common import check_autoencoder
-from keras_ae.evaluation._common import check_data
-from keras_ae.evaluation._common import check_labelled_split
-from keras_ae.evaluation._common import check_labels
 from keras_ae.evaluation._common import fit_pca
 from keras_ae.evaluation._common import flatten
-from keras_ae.models import VariationalAutoEncoder
-
+from keras_ae.objectives import VariationalAutoEncoder
 
 DEFAULT_LABELS_PER_CLASS = (10, 100, None)
 
@@ -287,12 +290,6 @@ def stratified_subset(y, per_class, seed=0):
 
 def _fit_logistic(features, labels, standardize, C=1.0):
     """A scikit-learn logistic regression (standardized features) fitted."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    from threadpoolctl import threadpool_limits
-
     steps = [StandardScaler()] if standardize else []
     classifier = make_pipeline(*steps, LogisticRegression(C=C, max_iter=2000))
     # lbfgs makes many small BLAS calls: one thread is several times faster

@@ -2,10 +2,12 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
+from keras_ae import plotting
+from keras_ae.checks import check_autoencoder
+from keras_ae.checks import check_images
 from keras_ae.checks import check_seed
-from keras_ae.evaluation._common import check_autoencoder
-from keras_ae.evaluation._common import check_images
 
 
 def psnr_ssim(clean, other):
@@ -28,8 +30,6 @@ def psnr_ssim(clean, other):
 
     >>> psnr_ssim(x_test, np.clip(x_test + 0.1, 0, 1))["psnr"]
     """
-    import tensorflow as tf
-
     clean = check_images("clean", clean)
     other = check_images("other", other)
     if clean.shape != other.shape:
@@ -103,8 +103,6 @@ def evaluate_restoration(model, x_clean, corruption, seed=0, path=None,
         `restored_psnr`, `restored_ssim`, `num_images`, `num_unchanged`,
         and for a zero-filling corruption `inpainted_psnr`, `inpainted_ssim`.
     """
-    from keras_ae import plotting
-
     check_autoencoder(model)
     x = check_images("x_clean", x_clean)
     model.check_inputs(x, "x_clean")

@@ -31,7 +31,6 @@ from keras_ae.export.litert import TFLiteRunner
 from keras_ae.export.litert import run_tflite
 from keras_ae.export.saved_model import SIGNATURES
 from keras_ae.export.saved_model import export_saved_model
-from keras_ae.export.saved_model import saved_model_input_specs
 from keras_ae.export.saved_model import saved_model_signature_specs
 from keras_ae.export.saved_model import saved_model_signatures
 from keras_ae.export.serving import CONTAINER_MODEL_ROOT

@@ -1,4 +1,4 @@
-"""Checks and file helpers shared by the export formats.
+"""File helpers shared by the export formats: temporaries and atomic writes.
 
 Every export refuses a bad target before anything is traced, converted or
 written, and writes atomically: into a hidden temporary sibling, renamed into
@@ -14,87 +14,27 @@ import tempfile
 
 import keras
 
+from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_keras_file
-from keras_ae.checks import check_output_dir
-from keras_ae.checks import check_positive_int
-from keras_ae.models import AutoEncoder
-from keras_ae.models import VariationalAutoEncoder
 
 # Hidden temporaries: `<prefix><host>-<pid>-<random>`.
 TEMP_PREFIX = ".tmp-export-"
 _TEMP_NAME = re.compile(
     rf"^{re.escape(TEMP_PREFIX)}(?P<host>.+)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 
 
 def check_model(model):
     """Returns `model`, built, if it is a keras_ae autoencoder; raises otherwise."""
-    if not isinstance(model, AutoEncoder):
-        raise ValueError(
-            "`model` must be a keras_ae AutoEncoder or VariationalAutoEncoder. "
-            f"Received: model of type {type(model).__name__}"
-        )
+    check_autoencoder(model)
     if not model.built:
         input_shape = getattr(model, "input_shape_", None)
         if not input_shape or any(d is None for d in input_shape):
             raise ValueError(
                 "`model` is not built and its input shape is unknown. Build "
                 "it first: call it on a batch, or "
-                "`model.build((None, *input_shape))`."
-            )
+                "`model.build((None, *input_shape))`.")
         model.build((None, *input_shape))
     return model
-
-
-def is_variational(model):
-    return isinstance(model, VariationalAutoEncoder)
-
-
-def check_path(argument, path):
-    """Returns `path` as a str if it is a non-empty path; raises otherwise."""
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise ValueError(
-            f"`{argument}` must be a non-empty path. Received: "
-            f"{argument}={path!r}"
-        )
-    return os.fspath(path)
-
-
-def check_name(name):
-    """Returns `name` if it is a plain directory name for TF Serving."""
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-        raise ValueError(
-            "`name` must be a plain directory name (letters, digits, '_', '-' "
-            "and '.', not starting with '.' or '-'): it names the model in TF "
-            f"Serving and in its URLs. Received: name={name!r}"
-        )
-    return name
-
-
-def check_version(version):
-    """Returns `version` if it is `None` (the next free one) or an int > 0."""
-    return None if version is None else check_positive_int("version", version)
-
-
-def check_writable_directory(argument, directory):
-    """Raises unless `directory` is, or can be created as, a writable directory.
-
-    `keras_ae.checks.check_output_dir`: the nearest existing ancestor must
-    be a directory this process may write into. Nothing is created.
-    """
-    check_output_dir(argument, directory)
-
-
-def check_new_file(argument, path):
-    """Returns `path` if a new file can be written there (never overwritten)."""
-    path = check_path(argument, path)
-    if os.path.lexists(path):
-        raise FileExistsError(
-            f"{path!r} already exists; it is never overwritten. Received: "
-            f"{argument}={path!r}"
-        )
-    check_output_dir(argument, os.path.dirname(path) or ".", file_name=path)
-    return path
 
 
 def temp_prefix():

@@ -123,7 +123,9 @@ class TFLiteRunner:
         feeds = {}
         for name in names:
             details = self.input_details[name]
-            array = np.asarray(inputs[name], dtype="float32")
+            array = np.asarray(inputs[name])
+            if not _is_index_input(details):
+                array = array.astype("float32")
             expected = tuple(int(d) for d in details["shape_signature"])
             if array.ndim != len(expected) or any(
                 e >= 0 and d != e for d, e in zip(array.shape, expected)
@@ -142,6 +144,13 @@ class TFLiteRunner:
         dtype = details["dtype"]
         if dtype == np.float32:
             return array
+        if _is_index_input(details):
+            # Labels and codebook indices: integers, fed as they are.
+            if not np.issubdtype(array.dtype, np.integer):
+                raise ValueError(
+                    f"Input {details['name']!r} takes integers. Received: "
+                    f"values of dtype {array.dtype}")
+            return array.astype(dtype)
         scale, zero_point = details["quantization"]
         if not scale:
             raise ValueError(
@@ -161,6 +170,12 @@ class TFLiteRunner:
             return value.astype("float32")
         return ((value.astype("float32") - zero_point) * scale).astype(
             "float32")
+
+
+def _is_index_input(details):
+    """Whether an input holds integers that are not quantized floats."""
+    return np.issubdtype(details["dtype"], np.integer) and not (
+        details["quantization"][0])
 
 
 def run_tflite(flatbuffer, inputs, signature=None):

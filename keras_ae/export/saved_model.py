@@ -6,8 +6,12 @@ import shutil
 import keras
 import tensorflow as tf
 
+from keras_ae.checks import check_name
+from keras_ae.checks import check_output_dir
+from keras_ae.checks import check_version
 from keras_ae.export import export_utils
 
+# The signatures of an AE or a VAE; other objectives may add their own.
 SIGNATURES = ("serving_default", "encode", "decode")
 
 
@@ -53,11 +57,10 @@ def export_saved_model(model, base_dir, name, version=None):
     'saved_models/dense_ae/2'
     """
     model = export_utils.check_model(model)
-    base_dir = export_utils.check_path("base_dir", base_dir)
-    name = export_utils.check_name(name)
-    version = export_utils.check_version(version)
+    base_dir = check_output_dir("base_dir", base_dir)
+    name = check_name("name", name)
+    version = check_version("version", version)
     model_dir = os.path.join(base_dir, name)
-    export_utils.check_writable_directory("base_dir", base_dir)
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise ValueError(
             f"The model directory {model_dir!r} is a file. Received: "
@@ -96,71 +99,46 @@ def export_saved_model(model, base_dir, name, version=None):
 
 
 def saved_model_signatures(model):
-    """Returns the export functions of `model` as `{signature: function}`.
+    """Returns `{signature: (function, [tf.TensorSpec, ...])}` of an export.
 
-    Each function takes and returns float32 tensors and returns a dict of
-    named outputs; its input spec is in `saved_model_input_specs(model)`.
-    `export_saved_model` exports exactly these.
+    The model says what it serves (`serving_signatures()`: for an AE
+    `serving_default`, `encode` and `decode`); every signature here checks
+    the shape of its inputs first. `export_saved_model` exports exactly these.
 
     Args:
-        model: a built `AutoEncoder` or `VariationalAutoEncoder`.
-
-    Returns:
-        A dict `{"serving_default": fn, "encode": fn, "decode": fn}`.
+        model: a built keras_ae model.
     """
-    specs = saved_model_input_specs(model)
-    variational = export_utils.is_variational(model)
-
-    def checked(tensor, spec):
-        # Signatures do not check shapes by themselves: a tensor of another
-        # shape would fail deep in the graph, or pass silently. EnsureShape
-        # names the expected shape; the TFLite converter drops it.
-        return tf.ensure_shape(tensor, spec.shape, name=f"check_{spec.name}")
-
-    def as_float32(tensor):
-        return tf.cast(tensor, tf.float32)
-
-    def serving_default(inputs):
-        inputs = checked(inputs, specs["serving_default"])
-        return {"reconstruction": as_float32(model(inputs, training=False))}
-
-    def encode(inputs):
-        outputs = model.encoder(checked(inputs, specs["encode"]),
-                                training=False)
-        if variational:
-            z_mean, z_log_var = outputs
-            return {"z_mean": as_float32(z_mean),
-                    "z_log_var": as_float32(z_log_var)}
-        return {"z": as_float32(outputs)}
-
-    def decode(z):
-        z = checked(z, specs["decode"])
-        return {"reconstruction": as_float32(model.decoder(z, training=False))}
-
-    return {"serving_default": serving_default, "encode": encode,
-            "decode": decode}
+    signatures = {}
+    for key, (function, specs) in model.serving_signatures().items():
+        signatures[key] = (_checking_shapes(function, specs), specs)
+    return signatures
 
 
-def saved_model_input_specs(model):
-    """Returns `{signature: tf.TensorSpec}` of the exported signatures' input.
+def _checking_shapes(function, specs):
+    # Signatures do not check shapes by themselves: a tensor of another
+    # shape would fail deep in the graph, or pass silently. EnsureShape
+    # names the expected shape; the TFLite converter drops it.
+    def checked(*tensors):
+        return function(*(tf.ensure_shape(t, spec.shape, name=f"check_{spec.name}")
+                          for t, spec in zip(tensors, specs)))
 
-    `inputs` is `(batch, *input_shape)`; the code `z` of `decode` is
-    `(batch, *code_shape)`, a vector or a feature map.
-    """
-    inputs = tf.TensorSpec((None, *model.input_shape_), tf.float32,
-                           name="inputs")
-    z = tf.TensorSpec((None, *model.code_shape), tf.float32, name="z")
-    return {"serving_default": inputs, "encode": inputs, "decode": z}
+    return checked
 
 
-def saved_model_signature_specs(saved_model_dir):
+def saved_model_signature_specs(saved_model_dir, dtypes=False):
     """Returns `{signature: {input_name: shape}}` of a SavedModel directory.
 
-    Shapes are tuples with `None` for unknown dimensions.
+    Shapes are tuples with `None` for unknown dimensions; with
+    `dtypes=True` each value is `(shape, numpy_dtype)`.
     """
     signatures = tf.saved_model.load(saved_model_dir).signatures
+
+    def described(spec):
+        shape = tuple(spec.shape.as_list())
+        return (shape, spec.dtype.as_numpy_dtype) if dtypes else shape
+
     return {
-        key: {name: tuple(spec.shape.as_list())
+        key: {name: described(spec)
               for name, spec in function.structured_input_signature[1].items()}
         for key, function in signatures.items()
     }
@@ -182,9 +160,8 @@ def versions(model_dir):
 def _make_archive(model):
     archive = keras.export.ExportArchive()
     archive.track(model)
-    specs = saved_model_input_specs(model)
-    for signature, fn in saved_model_signatures(model).items():
-        archive.add_endpoint(signature, fn, input_signature=[specs[signature]])
+    for signature, (function, specs) in saved_model_signatures(model).items():
+        archive.add_endpoint(signature, function, input_signature=specs)
     return archive
 
 

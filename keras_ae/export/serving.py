@@ -3,6 +3,7 @@
 import os
 
 from keras_ae.checks import check_bool
+from keras_ae.checks import check_output_dir
 from keras_ae.export import export_utils
 from keras_ae.export.saved_model import versions
 
@@ -37,7 +38,7 @@ def write_serving_config(base_dir, overwrite=False):
     >>> write_serving_config("saved_models")
     'saved_models/models.config'
     """
-    base_dir = export_utils.check_path("base_dir", base_dir)
+    base_dir = check_output_dir("base_dir", base_dir)
     overwrite = check_bool("overwrite", overwrite)
     if not os.path.isdir(base_dir):
         raise FileNotFoundError(
@@ -48,7 +49,6 @@ def write_serving_config(base_dir, overwrite=False):
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(
             f"{path!r} already exists; pass overwrite=True to replace it.")
-    export_utils.check_writable_directory("base_dir", base_dir)
     names = [name for name in sorted(os.listdir(base_dir))
              if _served_versions(os.path.join(base_dir, name))]
     if not names:
@@ -91,8 +91,7 @@ def refresh_serving_config(base_dir):
     >>> refresh_serving_config("saved_models")
     'saved_models/models.config'
     """
-    path = os.path.join(export_utils.check_path("base_dir", base_dir),
-                        SERVING_CONFIG)
+    path = os.path.join(check_output_dir("base_dir", base_dir), SERVING_CONFIG)
     if not is_generated_config(path):
         return None
     return write_serving_config(base_dir, overwrite=True)

@@ -15,11 +15,10 @@ from ai_edge_litert import schema_py_generated as schema
 
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_finite
+from keras_ae.checks import check_new_file
 from keras_ae.export import export_utils
 from keras_ae.export.litert import TFLiteRunner
 from keras_ae.export.litert import read_flatbuffer
-from keras_ae.export.saved_model import SIGNATURES
-from keras_ae.export.saved_model import saved_model_input_specs
 from keras_ae.export.saved_model import saved_model_signature_specs
 from keras_ae.export.saved_model import write_saved_model
 
@@ -103,7 +102,7 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
     """
     check_choice("quantization", quantization, QUANTIZATIONS)
     if output_path is not None:
-        output_path = export_utils.check_new_file("output_path", output_path)
+        output_path = check_new_file("output_path", output_path)
     source = _check_source(model)
     if representative_data is not None and quantization != "int8":
         raise ValueError(
@@ -112,13 +111,15 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
             f"quantization={quantization!r}"
         )
     if isinstance(source, str):
-        specs = saved_model_signature_specs(source)
+        specs = saved_model_signature_specs(source, dtypes=True)
         check_choice("signature", signature, sorted(specs))
         inputs = specs[signature]
     else:
-        check_choice("signature", signature, SIGNATURES)
-        spec = saved_model_input_specs(source)[signature]
-        inputs = {spec.name: tuple(spec.shape.as_list())}
+        served = source.serving_signatures()
+        check_choice("signature", signature, sorted(served))
+        inputs = {spec.name: (tuple(spec.shape.as_list()),
+                              spec.dtype.as_numpy_dtype)
+                  for spec in served[signature][1]}
     calibration = None
     if quantization == "int8":
         calibration = _calibration_data(representative_data, inputs)
@@ -206,7 +207,7 @@ def _calibration_data(representative_data, inputs):
             "int8 calibration supports signatures with one input. Received: "
             f"a signature with inputs {sorted(inputs)}"
         )
-    (name, shape), = inputs.items()
+    (name, (shape, _)), = inputs.items()
     try:
         data = np.asarray(representative_data, dtype="float32")
     except (TypeError, ValueError):
@@ -321,8 +322,8 @@ def _check_runs(flatbuffer, inputs, calibration):
         name, data = calibration
         sample = {name: data[:2]}
     else:
-        sample = {name: np.zeros((2, *shape[1:]), "float32")
-                  for name, shape in inputs.items()}
+        sample = {name: np.zeros((2, *shape[1:]), dtype)
+                  for name, (shape, dtype) in inputs.items()}
     try:
         runner = TFLiteRunner(flatbuffer)
         runner(sample)

@@ -15,8 +15,7 @@ from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
 
 
-@register_family("conv", map_codes=True,
-                 test_options={"filters": (8, 16), "residual_blocks": 1})
+@register_family("conv", map_codes=True)
 def build_conv(input_shape, code_shape, filters=(32, 64), kernel_size=3,
                residual_blocks=1, batch_norm=False, activation="relu",
                output_activation="sigmoid"):

@@ -8,7 +8,7 @@ from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
 
 
-@register_family("dense", test_options={"hidden_units": (32,)})
+@register_family("dense")
 def build_dense(input_shape, code_shape, hidden_units=(256, 128),
                 activation="relu", output_activation="sigmoid"):
     """Builds a fully connected encoder backbone and decoder.

@@ -13,7 +13,7 @@ from keras_ae.registry import register_family
 POOLINGS = ("last", "flatten")
 
 
-@register_family("lstm", test_options={"units": (16,)})
+@register_family("lstm")
 def build_lstm(input_shape, code_shape, units=(128,), bidirectional=True,
                pooling="flatten", step_embedding=True, unroll=True,
                output_activation="sigmoid"):

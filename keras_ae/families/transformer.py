@@ -143,8 +143,7 @@ class TransformerBlock(keras.layers.Layer):
 # === Family ===
 
 
-@register_family("transformer",
-                 test_options={"embed_dim": 16, "mlp_dim": 32})
+@register_family("transformer")
 def build_transformer(input_shape, code_shape, patch_size=7, embed_dim=64,
                       num_layers=2, num_heads=4, mlp_dim=128, dropout=0.0,
                       pooling="flatten", decoder_input="tokens",

@@ -1,8 +1,12 @@
-"""The two autoencoder models of the zoo: `AutoEncoder` and `VariationalAutoEncoder`.
+"""The plain autoencoder, `objective="ae"`, and the base class of every objective.
 
-Both hold an `encoder` and a `decoder` (any Keras models, usually built by a
-family in `keras_ae.families`) and train with their own `train_step` and
-`test_step`, so `compile(optimizer=...)` followed by `fit` is all they need.
+`AutoEncoder` holds an `encoder` and a `decoder` and trains with its own
+`train_step` and `test_step`, so `compile(optimizer=...)` followed by `fit`
+is all a model needs. An objective is a subclass that changes what the
+encoder outputs (`build_encoder`), which loss terms a batch has
+(`compute_terms`) and how they add up (`total_loss`, `training_loss`); the
+verbs (`encode`, `decode`, `reconstruct`, `interpolate`), the data checks,
+the serving signatures and the config come with the base class.
 
 Loss reduction: the reconstruction loss of an example is summed over all of
 its features (pixels, time steps x channels); the loss of a batch is
@@ -21,17 +25,36 @@ from keras import ops
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_examples
 from keras_ae.checks import check_model_data
-from keras_ae.checks import check_non_negative_number
 from keras_ae.checks import check_positive_int
-from keras_ae.checks import check_seed
 from keras_ae.compat import MultiWorkerSymbolicBuild
 from keras_ae.distribute import is_multi_worker
-from keras_ae.layers import Sampling
 from keras_ae.losses import RECONSTRUCTION_LOSSES
-from keras_ae.losses import kl_divergence
 from keras_ae.losses import reconstruction_loss as reconstruction_loss_fn
+from keras_ae.registry import get_family
+from keras_ae.registry import register_objective
+from keras_ae.spec import ModelSpec
+
+__all__ = ["AutoEncoder", "code_head", "reduce_per_example"]
 
 
+def code_head(features, spec, name, units=None, **kwargs):
+    """A latent head on the backbone's features: `Dense`, or a 1x1 `Conv2D` for a map code."""
+    units = units or spec.code_shape[-1]
+    if len(spec.code_shape) == 3:
+        return keras.layers.Conv2D(units, 1, name=name, **kwargs)(features)
+    return keras.layers.Dense(units, name=name, **kwargs)(features)
+
+
+def reduce_per_example(per_example, sample_weight):
+    """`sum(w * loss) / batch_size`, Keras' "sum_over_batch_size" reduction."""
+    if sample_weight is not None:
+        sample_weight = ops.reshape(
+            ops.cast(sample_weight, per_example.dtype), (-1,))
+        per_example = per_example * sample_weight
+    return ops.mean(per_example)
+
+
+@register_objective("ae")
 @keras.saving.register_keras_serializable(package="keras_ae")
 class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
     """An autoencoder: `decoder(encoder(x))` trained to reproduce its target.
@@ -63,27 +86,38 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
     >>> images = model.reconstruct(x_train[:4])    # shape (4, 28, 28, 1)
     """
 
+    # The batch's loss terms, each logged with its own `Mean` tracker.
+    loss_terms = ("reconstruction_loss",)
+    # Whether the model takes class labels with its inputs, as the dict
+    # `{"inputs": x, "labels": labels}` (`keras_ae.data.make_dataset(...,
+    # labels=...)` builds it).
+    conditional = False
+
     def __init__(self, encoder, decoder, reconstruction_loss="mse", **kwargs):
         super().__init__(**kwargs)
-        check_choice("reconstruction_loss", reconstruction_loss,
-                     RECONSTRUCTION_LOSSES)
         # === Layers ===
         self.encoder = encoder
         self.decoder = decoder
         # === Config ===
-        self.reconstruction_loss = reconstruction_loss
+        self.reconstruction_loss = check_choice(
+            "reconstruction_loss", reconstruction_loss, RECONSTRUCTION_LOSSES)
         # What `build_autoencoder` built the model from, or `None`.
-        self.architecture = None
-        self.input_shape_ = tuple(encoder.input_shape[1:])
+        self.spec = None
+        self.input_shape_ = tuple(encoder.input_shape[1:]) if not isinstance(
+            encoder.input, (list, tuple, dict)) else tuple(
+                encoder.inputs[0].shape[1:])
         # The code is a vector `(latent_dim,)` or a feature map
         # `(height, width, channels)`; `latent_dim` is its size either way.
-        self.code_shape = tuple(int(d) for d in decoder.input_shape[1:])
+        self.code_shape = self.code_shape_of(encoder, decoder)
         self.latent_dim = math.prod(self.code_shape)
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.reconstruction_loss_tracker = keras.metrics.Mean(
-            name="reconstruction_loss"
-        )
+        for term in self.loss_terms:
+            setattr(self, f"{term}_tracker", keras.metrics.Mean(name=term))
+
+    def code_shape_of(self, encoder, decoder):
+        """The shape of one code; the decoder's input by default."""
+        return tuple(int(d) for d in decoder.input_shape[1:])
 
     def build(self, input_shape=None):
         # The encoder and decoder arrive built and no other layer holds
@@ -93,27 +127,26 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
 
     @property
     def metrics(self):
-        return [self.loss_tracker, self.reconstruction_loss_tracker]
+        return [self.loss_tracker,
+                *(getattr(self, f"{term}_tracker") for term in self.loss_terms)]
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, **kwargs):
         """Configures the model for training.
 
-        The model computes its own loss (see `reconstruction_loss` and, for a
-        VAE, `beta`), so `loss` and `metrics` must be left unset.
+        The model computes its own loss (see `reconstruction_loss` and the
+        objective's options), so `loss` and `metrics` must be left unset.
         """
         if loss is not None:
             raise ValueError(
                 f"{type(self).__name__} computes its own loss; `compile` does "
                 f"not take one. Received: loss={loss!r}. Choose the "
                 "reconstruction loss when building the model: "
-                f"reconstruction_loss={RECONSTRUCTION_LOSSES}."
-            )
+                f"reconstruction_loss={RECONSTRUCTION_LOSSES}.")
         if metrics:
             raise ValueError(
                 f"{type(self).__name__} logs its own metrics ("
                 f"{', '.join(m.name for m in self.metrics)}); `compile` does "
-                f"not take any. Received: metrics={metrics!r}"
-            )
+                f"not take any. Received: metrics={metrics!r}")
         super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config):
@@ -151,13 +184,18 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
             raise ValueError(
                 f"`{argument}` must have shape (batch_size, "
                 f"{', '.join(map(str, self.input_shape_))}) for this model. "
-                f"Received: {argument} with shape {shape}"
-            )
+                f"Received: {argument} with shape {shape}")
 
     def call(self, inputs, training=False):
         self.check_inputs(inputs)
         return self.decoder(self.encoder(inputs, training=training),
                             training=training)
+
+    def reconstruction_term(self, y, reconstruction, sample_weight):
+        """The batch's reconstruction loss, reduced over the batch."""
+        return reduce_per_example(
+            reconstruction_loss_fn(y, reconstruction, self.reconstruction_loss),
+            sample_weight)
 
     def compute_terms(self, x, y, sample_weight=None, training=False):
         """Returns the batch's loss terms as a dict of scalars.
@@ -166,12 +204,8 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
         """
         self.check_inputs(x)
         reconstruction = self(x, training=training)
-        return {
-            "reconstruction_loss": _reduce(
-                reconstruction_loss_fn(y, reconstruction, self.reconstruction_loss),
-                sample_weight,
-            )
-        }
+        return {"reconstruction_loss": self.reconstruction_term(
+            y, reconstruction, sample_weight)}
 
     def total_loss(self, terms):
         """The logged `loss`: the objective the model is judged by."""
@@ -206,7 +240,7 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
         return self._update_trackers(self.total_loss(terms), terms, x)
 
     def _update_trackers(self, loss, terms, x):
-        batch_size = ops.cast(ops.shape(x)[0], "float32")
+        batch_size = ops.cast(ops.shape(tf.nest.flatten(x)[0])[0], "float32")
         self.loss_tracker.update_state(loss, sample_weight=batch_size)
         for tracker in self.metrics[1:]:
             tracker.update_state(terms[tracker.name], sample_weight=batch_size)
@@ -235,8 +269,7 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
             raise ValueError(
                 "`z` must have shape (num_codes, "
                 f"{', '.join(map(str, self.code_shape))}). "
-                f"Received: z with shape {z.shape}"
-            )
+                f"Received: z with shape {z.shape}")
         return self._batched(lambda b: self.decoder(b, training=False), z,
                              batch_size, output_shape=self.input_shape_,
                              name="z")
@@ -257,13 +290,12 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
         Returns:
             NumPy array of shape `(num_steps, *input_shape)`.
         """
-        num_steps = check_positive_int("num_steps", num_steps)
-        if num_steps < 2:
+        if check_positive_int("num_steps", num_steps) < 2:
             raise ValueError(
-                f"`num_steps` must be >= 2. Received: num_steps={num_steps}"
-            )
+                f"`num_steps` must be >= 2. Received: num_steps={num_steps}")
         codes = self.encode(np.stack([x_start, x_end]))
         weights = np.linspace(0.0, 1.0, num_steps, dtype="float32")[:, None]
+        weights = weights.reshape((num_steps,) + (1,) * len(self.code_shape))
         return self.decode((1.0 - weights) * codes[0] + weights * codes[1])
 
     def _code(self, encoder_outputs):
@@ -282,40 +314,101 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
             return np.zeros((0, *(output_shape or ())), dtype="float32")
         return np.concatenate(outputs, axis=0)
 
+    # --- Serving ----------------------------------------------------------------
+
+    def serving_signatures(self):
+        """The SavedModel signatures: `{name: (function, [tf.TensorSpec, ...])}`.
+
+        Each function takes the named tensors of its specs and returns a dict
+        of named float32 outputs, at inference (`training=False`): the
+        signatures are deterministic. `keras_ae.export` exports exactly these.
+        """
+        inputs = tf.TensorSpec((None, *self.input_shape_), tf.float32,
+                               name="inputs")
+        z = tf.TensorSpec((None, *self.code_shape), tf.float32, name="z")
+
+        def serving_default(inputs):
+            return {"reconstruction": _float32(self(inputs, training=False))}
+
+        def encode(inputs):
+            return _float32_dict(self.encode_outputs(inputs))
+
+        def decode(z):
+            return {"reconstruction": _float32(self.decoder(z, training=False))}
+
+        return {"serving_default": (serving_default, [inputs]),
+                "encode": (encode, [inputs]), "decode": (decode, [z])}
+
+    def encode_outputs(self, inputs):
+        """The `encode` signature's outputs: `{"z": codes}` for an AE."""
+        return {"z": self.encoder(inputs, training=False)}
+
     # --- Config ---------------------------------------------------------------
+
+    @classmethod
+    def from_spec(cls, spec):
+        """Builds the model a `ModelSpec` describes (see `build_autoencoder`)."""
+        backbone, decoder = get_family(spec.family).builder(
+            spec.input_shape, cls.decoder_code_shape(spec),
+            **spec.family_options)
+        code_shape = spec.code_shape
+        expected = (None, *code_shape[:-1]) if len(code_shape) == 3 else (None,)
+        if tuple(backbone.output.shape[:-1]) != expected:
+            raise ValueError(
+                f"The backbone of family {spec.family!r} must output features "
+                f"of shape {(*expected, 'features')} for a code of shape "
+                f"{code_shape}. Received: features of shape "
+                f"{tuple(backbone.output.shape)}")
+        encoder = cls.build_encoder(backbone, spec)
+        model = cls(encoder, decoder, reconstruction_loss=spec.reconstruction_loss,
+                    name=spec.name or f"{spec.family}_{spec.objective}",
+                    **spec.objective_options)
+        model.spec = spec
+        model.build((None, *spec.input_shape))
+        return model
+
+    @classmethod
+    def build_encoder(cls, backbone, spec):
+        """The encoder: the backbone and the latent head(s) of the objective."""
+        z = code_head(backbone.output, spec, "z")
+        return keras.Model(backbone.input, z, name=f"{spec.family}_encoder")
+
+    @classmethod
+    def decoder_code_shape(cls, spec):
+        """The shape of the decoder's input for a spec: its code shape."""
+        return spec.code_shape
 
     @property
     def family(self):
         """The registered family the model was built from, or `None`."""
-        return self.architecture["family"] if self.architecture else None
+        return self.spec.family if self.spec else None
 
     def get_config(self):
         """Returns the model's config.
 
-        A model from `keras_ae.build_autoencoder` returns that function's
-        arguments (family, input shape, latent size or code shape, every
-        family option, loss, and for a VAE beta and seed), and `from_config`
-        rebuilds it through the registry. A model assembled from any encoder
-        and decoder returns their serialized graphs.
+        A model from `keras_ae.build_autoencoder` returns its `ModelSpec`
+        (family, input shape, code, objective, every option, loss), and
+        `from_config` rebuilds it through the registries. A model assembled
+        from any encoder and decoder returns their serialized graphs.
         """
-        config = {"name": self.name, "trainable": self.trainable,
-                  "reconstruction_loss": self.reconstruction_loss}
-        if self.architecture:
-            return {**config, **_to_json(self.architecture),
-                    "variational": isinstance(self, VariationalAutoEncoder)}
-        return {**config,
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.spec is not None:
+            return {**config, **self.spec.to_config()}
+        return {**config, "reconstruction_loss": self.reconstruction_loss,
+                **self.graph_config(),
                 "encoder": keras.layers.serialize(self.encoder),
                 "decoder": keras.layers.serialize(self.decoder)}
+
+    def graph_config(self):
+        """The constructor's own arguments, for a hand-assembled model."""
+        return {}
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
         trainable = config.pop("trainable", True)
         if "family" in config:
-            from keras_ae.registry import build_autoencoder
-
-            options = _from_json(config.pop("options"))
-            model = build_autoencoder(**_from_json(config), **options)
+            model = ModelSpec.from_config(config).build()
         else:
             config["encoder"] = keras.layers.deserialize(config["encoder"])
             config["decoder"] = keras.layers.deserialize(config["decoder"])
@@ -325,163 +418,9 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
         return model
 
 
-@keras.saving.register_keras_serializable(package="keras_ae")
-class VariationalAutoEncoder(AutoEncoder):
-    """A variational autoencoder (Kingma & Welling, 2014).
-
-    The encoder outputs the mean and log-variance of a Gaussian posterior
-    `q(z|x)`; a `Sampling` layer draws `z` from it with the
-    reparameterization trick; the decoder maps `z` back to the input space.
-    Training minimizes the negative ELBO,
-    `reconstruction_loss + beta * KL(q(z|x) || N(0, I))`, with the analytic
-    KL divergence (`beta != 1` gives a beta-VAE).
-
-    At inference (`training=False`) the model decodes `z_mean`, so its output
-    is deterministic and exported models can be compared exactly.
-
-    Args:
-        encoder: `keras.Model` mapping inputs to a list `[z_mean, z_log_var]`,
-            each of shape `code_shape` (a vector or a feature map).
-        decoder: `keras.Model` mapping codes of shape `code_shape` to
-            outputs of the input's shape.
-        reconstruction_loss: `"mse"` or `"bce"`, summed over features.
-        beta: float >= 0, weight of the KL term.
-        seed: int or `None`, seed of the `Sampling` layer.
-        **kwargs: Base model keyword arguments, such as `name`.
-
-    Example:
-
-    >>> vae = keras_ae.build_autoencoder(
-    ...     "dense", (28, 28, 1), latent_dim=2, variational=True)
-    >>> vae.compile(optimizer="adam")
-    >>> history = vae.fit(x_train, validation_data=(x_val,), epochs=1)
-    >>> history.history["val_kl_loss"]
-    >>> digits = vae.sample(16, seed=0)            # shape (16, 28, 28, 1)
-    """
-
-    def __init__(self, encoder, decoder, reconstruction_loss="mse", beta=1.0,
-                 seed=None, **kwargs):
-        if not isinstance(encoder.output, (list, tuple)) or len(encoder.output) != 2:
-            raise ValueError(
-                "`encoder` of a VariationalAutoEncoder must output "
-                "[z_mean, z_log_var]. Received: an encoder with outputs "
-                f"{encoder.output}"
-            )
-        beta = check_non_negative_number("beta", beta)
-        seed = check_seed("seed", seed)
-        super().__init__(encoder, decoder, reconstruction_loss, **kwargs)
-        # === Layers ===
-        self.sampling = Sampling(seed=seed, name="sampling")
-        # === Config ===
-        self.beta = beta
-        self.seed = seed
-        # === State ===
-        # The share of the KL term in the gradient step, annealed from 0 to 1
-        # by `keras_ae.callbacks.KLWarmup`; the logged loss always weighs it 1.
-        self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight",
-                                        dtype="float32")
-        # === Metrics ===
-        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.reconstruction_loss_tracker,
-                self.kl_loss_tracker]
-
-    def call(self, inputs, training=False):
-        self.check_inputs(inputs)
-        z_mean, z_log_var = self.encoder(inputs, training=training)
-        z = self.sampling([z_mean, z_log_var]) if training else z_mean
-        return self.decoder(z, training=training)
-
-    def compute_terms(self, x, y, sample_weight=None, training=False):
-        """Returns the reconstruction and KL terms of the batch.
-
-        The code is sampled in training and in evaluation alike, so that the
-        evaluated loss is a one-sample estimate of the negative ELBO.
-        """
-        self.check_inputs(x)
-        z_mean, z_log_var = self.encoder(x, training=training)
-        z = self.sampling([z_mean, z_log_var])
-        reconstruction = self.decoder(z, training=training)
-        return {
-            "reconstruction_loss": _reduce(
-                reconstruction_loss_fn(y, reconstruction, self.reconstruction_loss),
-                sample_weight,
-            ),
-            "kl_loss": _reduce(kl_divergence(z_mean, z_log_var), sample_weight),
-        }
-
-    def total_loss(self, terms):
-        return terms["reconstruction_loss"] + self.beta * terms["kl_loss"]
-
-    def training_loss(self, terms):
-        # `kl_weight` is 1 unless a `keras_ae.callbacks.KLWarmup` anneals it.
-        kl_weight = ops.cast(self.kl_weight, "float32")
-        return (terms["reconstruction_loss"]
-                + self.beta * kl_weight * terms["kl_loss"])
-
-    def load_own_variables(self, store):
-        # Files written before `kl_weight` existed hold no variable of the
-        # model itself: keep its value, 1.
-        if len(store.keys()) == 0:
-            return
-        super().load_own_variables(store)
-
-    def encode_distribution(self, x, batch_size=256):
-        """Returns `(z_mean, z_log_var)` of the posterior of `x` as NumPy arrays."""
-        both = self._batched(
-            lambda b: ops.stack(self.encoder(b, training=False), axis=1),
-            x, batch_size, check=True, output_shape=(2, *self.code_shape),
-        )
-        return both[:, 0], both[:, 1]
-
-    def sample(self, num_samples, seed=None):
-        """Decodes `num_samples` codes drawn from the prior N(0, I).
-
-        Args:
-            num_samples: int > 0.
-            seed: int or `None`. The same seed gives the same samples.
-
-        Returns:
-            NumPy array of shape `(num_samples, *input_shape)`.
-        """
-        num_samples = check_positive_int("num_samples", num_samples)
-        seed = check_seed("seed", seed)
-        z = keras.random.normal((num_samples, *self.code_shape), seed=seed)
-        return self.decode(keras.ops.convert_to_numpy(z))
-
-    def _code(self, encoder_outputs):
-        return encoder_outputs[0]
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"beta": self.beta, "seed": self.seed})
-        return config
+def _float32(tensor):
+    return tf.cast(tensor, tf.float32)
 
 
-def _to_json(value):
-    """Tuples to lists, recursively: the config as JSON will hold it."""
-    if isinstance(value, dict):
-        return {key: _to_json(v) for key, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    return value
-
-
-def _from_json(value):
-    """Lists back to tuples, recursively, as the builders take them."""
-    if isinstance(value, dict):
-        return {key: _from_json(v) for key, v in value.items()}
-    if isinstance(value, list):
-        return tuple(_from_json(v) for v in value)
-    return value
-
-
-def _reduce(per_example, sample_weight):
-    """`sum(w * loss) / batch_size`, Keras' "sum_over_batch_size" reduction."""
-    if sample_weight is not None:
-        sample_weight = ops.reshape(
-            ops.cast(sample_weight, per_example.dtype), (-1,))
-        per_example = per_example * sample_weight
-    return ops.mean(per_example)
+def _float32_dict(outputs):
+    return {name: _float32(value) for name, value in outputs.items()}

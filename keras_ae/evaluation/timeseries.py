@@ -1,10 +1,9 @@
 """Time-series anomaly detection with sequence autoencoders (lstm, transformer).
 
-The data is a real labelled series that the `sktime` wheel ships (offline):
-`sktime/datasets/data/yahoo/yahoo.csv`, 1,000 points of a Yahoo Webscope S5
+The data is a real labelled series that the `sktime` wheel ships (offline),
+read by `keras_ae.data.load_yahoo`: 1,000 points of a Yahoo Webscope S5
 series (trend + a daily-like season of 24 steps) with 7 labelled point
-anomalies (indices 431, 478, 610, 681, 718, 732, 846). sktime has no loader
-for it, so `load_yahoo` reads the file.
+anomalies.
 
 The task (`make_yahoo_task`):
 
@@ -25,91 +24,28 @@ precision and recall at a threshold chosen on the training windows only,
 next to a PCA baseline with as many components as the code.
 """
 
-import importlib.util
-import os
+import time
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 
 from keras_ae.checks import check_finite
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.data import load_yahoo
+from keras_ae.data import make_dataset
+from keras_ae.data import sliding_windows
+from keras_ae.data import window_labels
+from keras_ae.evaluation.anomaly import evaluate_anomaly_detection
+from keras_ae.evaluation.anomaly import reconstruction_errors
+from keras_ae.spec import build_autoencoder
+
+__all__ = ["SEQUENCE_FAMILIES", "YAHOO_PERIOD", "evaluate_timeseries_anomaly",
+           "make_yahoo_task", "plot_window_scores"]
 
 YAHOO_PERIOD = 24
 SEQUENCE_FAMILIES = ("lstm", "transformer")
-
-
-def yahoo_path():
-    """Returns the path of the Yahoo series inside the installed sktime."""
-    spec = importlib.util.find_spec("sktime")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "The Yahoo anomaly series ships with the `sktime` package, which "
-            "is not installed: `pip install sktime`."
-        )
-    path = os.path.join(spec.submodule_search_locations[0], "datasets", "data",
-                        "yahoo", "yahoo.csv")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"This sktime version does not ship the Yahoo series. Received: "
-            f"no file at {path}"
-        )
-    return path
-
-
-def load_yahoo():
-    """Loads sktime's labelled Yahoo anomaly series.
-
-    Returns:
-        `(values, labels)`: float32 array of shape `(1000,)` and int64 array
-        of shape `(1000,)`, 1 at a labelled anomaly.
-    """
-    data = np.genfromtxt(yahoo_path(), delimiter=",", names=True)
-    return data["data"].astype("float32"), data["label"].astype("int64")
-
-
-def sliding_windows(series, window, stride=1):
-    """Cuts a series into overlapping windows.
-
-    Args:
-        series: array of shape `(timesteps,)` or `(timesteps, features)`.
-        window: int > 0, steps per window, at most `timesteps`.
-        stride: int > 0, steps between the starts of two windows.
-
-    Returns:
-        Array of shape `(num_windows, window, features)` (features is 1 for
-        a 1-D series) with `num_windows = (timesteps - window) // stride +
-        1`; window `i` starts at step `i * stride`.
-
-    Example:
-
-    >>> sliding_windows(np.arange(6), window=3, stride=2)[..., 0]
-    array([[0, 1, 2],
-           [2, 3, 4]])
-    """
-    window = check_positive_int("window", window)
-    stride = check_positive_int("stride", stride)
-    series = np.asarray(series)
-    if series.ndim == 1:
-        series = series[:, None]
-    if series.ndim != 2:
-        raise ValueError(
-            "`series` must have shape (timesteps,) or (timesteps, features). "
-            f"Received: series with shape {series.shape}"
-        )
-    if window > len(series):
-        raise ValueError(
-            f"`window` must be at most the length of the series ({len(series)})"
-            f". Received: window={window}"
-        )
-    starts = np.arange(0, len(series) - window + 1, stride)
-    return series[starts[:, None] + np.arange(window)[None, :]]
-
-
-def window_labels(labels, window, stride=1):
-    """Labels each sliding window 1 if it contains a labelled point, else 0."""
-    return sliding_windows(np.asarray(labels) > 0, window, stride).any(
-        axis=(1, 2)).astype("int64")
 
 
 def make_yahoo_task(window=YAHOO_PERIOD, stride=1, train_fraction=0.4):
@@ -184,13 +120,6 @@ def evaluate_timeseries_anomaly(family, task=None, latent_dim=4, epochs=30,
         `false_positive_rate`, `threshold`, `quantile`, `pca_roc_auc`,
         `num_test`, `num_anomalous`, `train_seconds`.
     """
-    import time
-
-    from keras_ae.data import make_dataset
-    from keras_ae.evaluation import evaluate_anomaly_detection
-    from keras_ae.evaluation import reconstruction_errors
-    from keras_ae.registry import build_autoencoder
-
     seed = check_seed("seed", seed)
     epochs = check_positive_int("epochs", epochs)
     task = make_yahoo_task() if task is None else task
@@ -198,7 +127,7 @@ def evaluate_timeseries_anomaly(family, task=None, latent_dim=4, epochs=30,
     keras.utils.set_random_seed(seed)
     model = build_autoencoder(
         family, x_train.shape[1:], latent_dim, reconstruction_loss="mse",
-        seed=seed, **{"output_activation": "linear", **family_options},
+        **{"output_activation": "linear", **family_options},
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     start = time.perf_counter()
@@ -216,8 +145,6 @@ def evaluate_timeseries_anomaly(family, task=None, latent_dim=4, epochs=30,
 
 def plot_window_scores(task, scores, threshold, path=None, title=None):
     """Draws the series with its labelled anomalies above the window scores."""
-    import matplotlib.pyplot as plt
-
     series, labels = task["series"], task["labels"]
     anomalies = np.flatnonzero(labels)
     fig, axes = plt.subplots(2, 1, figsize=(11, 5), sharex=True)
