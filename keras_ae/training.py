@@ -201,6 +201,9 @@ def _fit_and_write(model, config, training, data, output_dir, run_name,
         epochs=training.epochs, callbacks=callbacks, verbose=verbose,
         shuffle=False)
 
+    model.finish_training(x_train, y_train, seed=training.seed,
+                          verbose=verbose)
+
     # --- Write the artefacts --------------------------------------------------
     artefacts = {"run_config": os.path.join(run_dir, "run_config.json"),
                  "model": os.path.join(run_dir, "model.keras")}

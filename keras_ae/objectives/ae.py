@@ -251,6 +251,20 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
             logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
 
+    def finish_training(self, x, y=None, seed=0, verbose=0):
+        """Trains what the model needs after `fit`, before it is saved.
+
+        The main job calls it once `fit` has ended. Nothing for most
+        objectives; a model that generates through a second model (e.g. a
+        learned prior over its codes) trains it here.
+
+        Args:
+            x: the training inputs.
+            y: their labels, or `None`.
+            seed: int, seed of that training.
+            verbose: Keras' `fit` verbosity.
+        """
+
     # --- The verbs of every autoencoder ---------------------------------------
 
     def encode(self, x, batch_size=256):
