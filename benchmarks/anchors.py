@@ -15,6 +15,8 @@ it beside the zoo's model on the same data for the same epochs.
   `Dropout(0.5)`, `Dense(10, softmax)`; Adam, sparse categorical
   cross-entropy.
 - The keras.io VAE is `benchmarks.reference_vae.build_reference_vae`.
+- The keras.io VQ-VAE and its PixelCNN prior are
+  `benchmarks.reference_vq_vae` (`KerasIOVQVAE`, `build_keras_io_pixelcnn`).
 """
 
 import keras

@@ -12,7 +12,7 @@ A line is a *check line* when it is code and belongs to
   `raise`), or any other `raise` of `ValueError`, `TypeError` or an `OSError`,
 * a statement that calls a `check_*` function (`x = check_positive_int(...)`).
 
-The figure is what issue-level structure work is measured by: checks made
+The figure measures the structure: checks made
 once, where the argument is owned, take few lines.
 """
 

@@ -39,6 +39,7 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
 import time
 from importlib import metadata
 
@@ -295,7 +296,32 @@ def machine_description():
         **{name.replace("-", "_"): version(name) for name in (
             "tensorflow", "keras", "numpy", "scikit-learn", "ai-edge-litert")},
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "keras_ae": keras_ae_version(),
+        "commit": source_commit(),
     }
+
+
+def keras_ae_version():
+    """The version of the package measured."""
+    import keras_ae
+
+    return keras_ae.__version__
+
+
+def source_commit():
+    """The commit the measured code comes from (`+changes` when it had edits)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root,
+                                capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--",
+                                "keras_ae", "benchmarks"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    if commit.returncode:
+        return None
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def load_average():
@@ -348,6 +374,8 @@ def header_lines(report, extra=()):
         f"{m['keras']}, NumPy {m['numpy']}, scikit-learn "
         f"{m['scikit_learn']}, ai-edge-litert {m['ai_edge_litert']}; oneDNN "
         f"{m['onednn']}",
+        f"Measured: keras_ae {m.get('keras_ae', 'unknown')} (commit "
+        f"{m.get('commit') or 'unknown'})",
     ]
     if "load_average_before" in report:
         lines.append(f"Load average (1, 5, 15 min): "

@@ -45,9 +45,9 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
+from keras_ae import build_autoencoder
 from keras_ae import export
 from keras_ae.data import load_digits
-from keras_ae import build_autoencoder
 
 # The TensorFlow Lite forms and their quantization (None: float32).
 LITERT_QUANTIZATIONS = {"litert_float": None, "litert_dynamic": "dynamic",

@@ -25,6 +25,8 @@ import keras
 from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 
+__all__ = ["KLWarmup", "cosine_decay_schedule", "training_recipe"]
+
 
 class KLWarmup(keras.callbacks.Callback):
     """Anneals the weight of a VAE's KL term from 0 to 1 over the first epochs.

@@ -15,18 +15,22 @@ import os
 import re
 import zipfile
 
+import keras
 import numpy as np
 
 from keras_ae.registry import get_objective
+from keras_ae.registry import list_objectives
 
 __all__ = [
-    "check_autoencoder", "check_bool", "check_choice", "check_data",
-    "check_data_source", "check_labelled_split",
-    "check_examples", "check_finite", "check_images", "check_keras_file",
-    "check_labels", "check_model_data", "check_name", "check_new_file",
-    "check_non_negative_number", "check_number", "check_output_dir",
-    "check_positive_int", "check_positive_ints", "check_seed", "check_shape",
-    "check_unit_range", "check_version", "refuse",
+    "check_activation", "check_autoencoder", "check_bool", "check_choice",
+    "check_data", "check_data_source", "check_fits_in_memory",
+    "check_labelled_split", "check_examples", "check_finite", "check_images",
+    "check_keras_file", "check_labels", "check_model_data", "check_name",
+    "check_new_file", "check_non_negative_number", "check_number",
+    "check_optimizer", "check_output_dir", "check_path",
+    "check_positive_int", "check_positive_ints", "check_sample_weight",
+    "check_seed", "check_shape", "check_unit_range", "check_version",
+    "memory_limit", "refuse",
 ]
 
 # Names of runs and served models: a whole match, so that no trailing
@@ -35,6 +39,11 @@ __all__ = [
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 # TF Serving reads a version as an int64.
 MAX_VERSION = 2**63 - 1
+# Paths: a component of at most 255 bytes (NAME_MAX), and a whole path that
+# leaves room, under PATH_MAX (4,096 bytes), for the files written in it.
+MAX_COMPONENT_BYTES = 255
+MAX_PATH_BYTES = 4096 - 512
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def refuse(name, value, allowed, error=ValueError):
@@ -148,6 +157,130 @@ def check_version(name, value):
                                                          MAX_VERSION)
 
 
+def check_path(name, path):
+    """Returns `path` as a str if it is a usable path, matched whole.
+
+    A non-empty str or path-like without control characters (a trailing
+    newline, a tab, a NUL byte), whose components fit the filesystem's 255
+    bytes and whose length leaves room for the files written in it.
+    """
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        refuse(name, path, "a non-empty path")
+    path = os.fspath(path)
+    if not isinstance(path, str):
+        path = os.fsdecode(path)
+    if _CONTROL.search(path):
+        refuse(name, path, "a path without control characters (newline, tab, "
+               "NUL...)")
+    for part in path.split(os.sep):
+        size = len(os.fsencode(part))
+        if size > MAX_COMPONENT_BYTES:
+            refuse(name, path, f"a path whose every name is at most "
+                   f"{MAX_COMPONENT_BYTES} bytes (one is {size})")
+    size = len(os.fsencode(os.path.abspath(path)))
+    if size > MAX_PATH_BYTES:
+        refuse(name, path, f"a path of at most {MAX_PATH_BYTES:,} bytes "
+               f"(received {size:,})")
+    return path
+
+
+def memory_limit():
+    """The bytes a single array may take: this machine's physical memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover
+        return 2**40
+
+
+def check_fits_in_memory(name, value, bytes_each, what):
+    """Returns `value` if `value * bytes_each` bytes fit in this machine's memory.
+
+    Args:
+        name: str, the argument named in errors.
+        value: int > 0, a count (samples, steps, code size...).
+        bytes_each: int, the bytes each unit of `value` takes.
+        what: str, what those bytes are, for the message (e.g. `"float32
+            outputs of shape (28, 28, 1) each"`).
+
+    Example:
+
+    >>> check_fits_in_memory("num_samples", 10**12, 4 * 784, "float32 images")
+    Traceback (most recent call last):
+    ValueError: `num_samples` must be small enough for memory ...
+    """
+    size = value * bytes_each
+    limit = memory_limit()
+    if size > limit:
+        refuse(name, value, f"small enough for memory: {value:,} x "
+               f"{bytes_each:,} bytes of {what} is {_bytes(size)}, more than "
+               f"this machine's {_bytes(limit)}")
+    return value
+
+
+def _bytes(size):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if size < 1024 or unit == "PiB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else (
+                f"{size:,.1f} {unit}")
+        size /= 1024
+    return f"{size:,.1f} EiB"  # pragma: no cover
+
+
+def check_activation(name, value):
+    """Returns `value` if Keras knows it as an activation (a name, a callable or `None`)."""
+    if value is None or callable(value):
+        return value
+    allowed = sorted(n for n in dir(keras.activations)
+                     if not n.startswith("_") and n not in (
+                         "get", "serialize", "deserialize")
+                     and callable(getattr(keras.activations, n)))
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"Unknown `{name}`. Received: {name}={value!r}; "
+                         f"allowed: {', '.join(allowed)} (or a callable).")
+    return value
+
+
+def check_optimizer(name, value):
+    """Returns `value` if it is a Keras optimizer or the name of one."""
+    if isinstance(value, keras.optimizers.Optimizer):
+        return value
+    allowed = sorted(
+        cls.__name__.lower() for cls in vars(keras.optimizers).values()
+        if isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)
+        and cls.__name__ not in ("Optimizer", "LossScaleOptimizer",
+                                 "MultiOptimizer", "OptimizerMap"))
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise ValueError(
+            f"Unknown `{name}`. Received: {name}={value!r}; allowed: a "
+            f"keras.optimizers.Optimizer, or one of {', '.join(allowed)}.")
+    return value
+
+
+def check_sample_weight(name, weights, num_examples):
+    """Returns `weights` as float32, one finite weight >= 0 per example.
+
+    Args:
+        name: str, the argument named in errors.
+        weights: array-like of shape `(num_examples,)`.
+        num_examples: int, the number of examples they weigh.
+    """
+    try:
+        array = np.asarray(weights, dtype="float64")
+    except (TypeError, ValueError):
+        refuse(name, type(weights).__name__, "an array of numbers, one "
+               "weight per example")
+    if array.ndim != 1 or len(array) != num_examples:
+        raise ValueError(
+            f"`{name}` must hold one weight per example: shape "
+            f"({num_examples},). Received: {name} with shape {array.shape}")
+    check_finite(name, array)
+    if array.size and array.min() < 0:
+        raise ValueError(
+            f"`{name}` must be >= 0 (a weight of each example's loss). "
+            f"Received: {name} with minimum {array.min():g}")
+    return array.astype("float32")
+
+
 def check_finite(name, array):
     """Raises `ValueError` if `array` holds NaN or infinite values."""
     array = np.asarray(array)
@@ -175,6 +308,8 @@ def check_data_source(name, value):
         refuse(name, value, "a dataset name or the path of a folder, .npy, "
                ".npz or .csv file")
     is_path = os.sep in value or value.endswith((".npy", ".npz", ".csv"))
+    if is_path:
+        check_path(name, value)
     if is_path and not os.path.exists(value):
         raise FileNotFoundError(
             f"`{name}` names no file or folder. Received: {name}={value!r}")
@@ -304,6 +439,14 @@ def check_model_data(model, x, y=None, validation_data=None, targets=True,
     Returns:
         `(x, y, validation_data)` with every array checked and float32.
     """
+    if isinstance(x, dict) and not getattr(model, "conditional", False):
+        conditional = ", ".join(
+            n for n in list_objectives()
+            if getattr(get_objective(n).model_class, "conditional", False))
+        raise ValueError(
+            f"A {type(model).__name__} takes no labels: `{names[0]}` must be "
+            f"an array of inputs. Received: {names[0]} as a dict with keys "
+            f"{sorted(x)}; objectives that take labels: {conditional or 'none'}.")
     if _is_array(x):
         # Binary cross-entropy takes targets in [0, 1]; MSE takes any.
         bce = getattr(model, "reconstruction_loss", None) == "bce" and (
@@ -322,13 +465,20 @@ def check_model_data(model, x, y=None, validation_data=None, targets=True,
                     "targets"
                 )
     if isinstance(validation_data, (tuple, list)) and validation_data and (
-        _is_array(validation_data[0])
+        _is_array(validation_data[0]) or isinstance(validation_data[0], dict)
     ):
         x_val, y_val, _ = check_model_data(
             model, validation_data[0],
             validation_data[1] if len(validation_data) > 1 else None,
             names=("validation_data[0]", "validation_data[1]"))
-        validation_data = (x_val, y_val, *validation_data[2:])
+        weights = validation_data[2] if len(validation_data) > 2 else None
+        if weights is not None and _is_array(x_val):
+            weights = check_sample_weight("validation_data[2]", weights,
+                                          len(x_val))
+            # Keras drops the weights of data without targets.
+            y_val = x_val if y_val is None else y_val
+        validation_data = (x_val, y_val, *(() if weights is None
+                                           else (weights,)))
     return x, y, validation_data
 
 
@@ -415,7 +565,7 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True,
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise ValueError(
             f"`{name}` must be a non-empty path. Received: {name}={path!r}")
-    path = os.fspath(path)
+    path = check_path(name, path)
     received = path if file_name is None else os.fspath(file_name)
     what = "a directory" if file_name is None else "a file in a directory"
     existing = path
@@ -446,9 +596,7 @@ def check_output_dir(name, path, must_be_new=False, allow_empty=True,
 
 def check_new_file(name, path):
     """Returns `path` if a new file can be written there (never overwritten)."""
-    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        refuse(name, path, "a non-empty path")
-    path = os.fspath(path)
+    path = check_path(name, path)
     if os.path.lexists(path):
         raise FileExistsError(
             f"{path!r} already exists; it is never overwritten. Received: "

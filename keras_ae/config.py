@@ -22,6 +22,10 @@ import json
 
 from keras_ae import checks
 from keras_ae.distribute import DISTRIBUTION_STRATEGIES
+from keras_ae.registry import get_objective
+from keras_ae.registry import list_families
+from keras_ae.registry import list_objectives
+from keras_ae.spec import ModelSpec
 
 __all__ = ["ModelConfig", "TrainingConfig", "Recipe", "setting",
            "DISTRIBUTION_STRATEGIES", "CORRUPTIONS", "COLOR_MODES"]
@@ -109,6 +113,15 @@ def _check_learning_rate(name, value):
     return checks.check_number(name, value, minimum=1e-12, maximum=10.0)
 
 
+def _check_optional_clip_norm(name, value):
+    return None if value is None else checks.check_number(
+        name, value, minimum=1e-12)
+
+
+def _parse_optional_number(text):
+    return None if text.lower() == "none" else float(text)
+
+
 def _check_fraction(name, value):
     return checks.check_number(name, value, minimum=1e-6, maximum=1 - 1e-6)
 
@@ -135,14 +148,10 @@ def _parse_size(text):
 
 
 def _families():
-    from keras_ae.registry import list_families
-
     return list_families()
 
 
 def _objectives():
-    from keras_ae.registry import list_objectives
-
     return list_objectives()
 
 
@@ -155,36 +164,42 @@ class ModelConfig(_Config):
     has given the input shape.
     """
 
-    family: str = setting("conv", "architecture family", choices=_families)
+    # The names are checked when the config is made, before any data loads.
+    family: str = setting("conv", "architecture family", choices=_families,
+                          check=lambda n, v: checks.check_choice(
+                              n, v, _families()))
     objective: str = setting(
         "vae", "what the model trains for (e.g. ae, vae, iwae)",
-        choices=_objectives)
+        choices=_objectives,
+        check=lambda n, v: checks.check_choice(n, v, _objectives()))
     latent_dim: object = setting(
         16, "size of the code, or height,width,channels of a feature-map "
         "code (families and objectives that take one); 2 also draws the "
         "latent plane", check=_check_latent_dim, parse=_parse_code)
     reconstruction_loss: str = setting(
         "bce", "reconstruction loss, summed over the features of each "
-        "example", choices=lambda: ("mse", "bce"), flag="--loss")
+        "example", choices=lambda: ("mse", "bce"), flag="--loss",
+        check=lambda n, v: checks.check_choice(n, v, ("mse", "bce")))
     options: dict = setting(
         {}, "family and objective options, NAME=JSON (repeatable, e.g. "
         "--option 'filters=[32, 64]' --option beta=2; "
         "keras_ae.family_options(family) and objective_options(objective) "
         "list them)", check=_check_options, flag="--option")
 
-    def spec(self, input_shape, seed=None):
+    def spec(self, input_shape, seed=None, dataset_size=None):
         """The `ModelSpec` of this config for inputs of `input_shape`.
 
         A model that draws random numbers gets `seed` unless its options
-        set one.
+        set one; a model whose objective weighs its batches by the size of
+        the training set (beta-TC-VAE) gets `dataset_size`, the number of
+        training examples, unless its options set it.
         """
-        from keras_ae.registry import get_objective
-        from keras_ae.spec import ModelSpec
-
         options = dict(self.options)
         objective = get_objective(self.objective)
         if "seed" in objective.options():
             options.setdefault("seed", seed)
+        if "dataset_size" in objective.options() and dataset_size is not None:
+            options.setdefault("dataset_size", dataset_size)
         return ModelSpec.create(self.family, input_shape, self.latent_dim,
                                 self.objective, self.reconstruction_loss,
                                 **options)
@@ -196,7 +211,8 @@ class TrainingConfig(_Config):
 
     data: str = setting(
         "digits", "'digits' (5,000 MNIST digits shipped in a package, "
-        "offline), a TFDS dataset name (downloaded on first use), or a path: "
+        "offline), 'ecg' (windows of a normal ECG shipped in a package), a "
+        "TFDS dataset name (downloaded on first use), or a path: "
         "a folder of images (sub-folders are classes), a .npy/.npz array "
         "file or a .csv of fixed-length series",
         check=checks.check_data_source)
@@ -216,6 +232,9 @@ class TrainingConfig(_Config):
                               check=checks.check_positive_int)
     learning_rate: float = setting(3e-3, "Adam's (initial) learning rate",
                                    check=_check_learning_rate)
+    gradient_clip_norm: object = setting(
+        None, "clip the gradients to this global norm ('none': no clipping)",
+        check=_check_optional_clip_norm, parse=_parse_optional_number)
     kl_warmup_epochs: int = setting(
         5, "epochs over which the KL term of a VAE reaches its full weight; "
         "0: none", check=_check_kl_warmup)

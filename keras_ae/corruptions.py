@@ -32,6 +32,11 @@ from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_positive_ints
 from keras_ae.checks import check_seed
 
+__all__ = [
+    "GaussianNoise", "SaltAndPepper", "Occlusion", "TokenMasking",
+    "corruption_for"
+]
+
 
 class _Corruption(keras.layers.Layer):
     """Base class: seed handling, the `training` switch and the config."""

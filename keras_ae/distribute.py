@@ -10,6 +10,11 @@ collective operation for a worker that stopped.
 
 import tensorflow as tf
 
+__all__ = [
+    "DISTRIBUTION_STRATEGIES", "make_strategy", "is_multi_worker", "is_chief",
+    "worker_values", "check_same_on_every_worker"
+]
+
 DISTRIBUTION_STRATEGIES = ("none", "mirrored", "multi-worker")
 
 

@@ -25,6 +25,12 @@ from keras_ae.checks import check_positive_int
 from keras_ae.losses import RECONSTRUCTION_LOSSES
 from keras_ae.losses import reconstruction_loss
 
+__all__ = [
+    "LOG_2PI", "TC_ESTIMATORS", "MMD_KERNELS", "MMD_SCALES", "log_normal",
+    "log_standard_normal", "log_likelihood", "importance_weighted_bound",
+    "total_correlation_terms", "mmd", "log_mixture_of_gaussians"
+]
+
 LOG_2PI = math.log(2.0 * math.pi)
 TC_ESTIMATORS = ("mws", "mss")
 MMD_KERNELS = ("imq", "rbf")

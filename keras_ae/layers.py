@@ -9,6 +9,8 @@ from keras import ops
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
 
+__all__ = ["Sampling", "PositionalEmbedding"]
+
 
 @keras.saving.register_keras_serializable(package="keras_ae")
 class Sampling(keras.layers.Layer):

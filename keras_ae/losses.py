@@ -8,6 +8,8 @@ features stay accurate under mixed precision.
 
 from keras import ops
 
+__all__ = ["RECONSTRUCTION_LOSSES", "reconstruction_loss", "kl_divergence"]
+
 RECONSTRUCTION_LOSSES = ("mse", "bce")
 
 

@@ -8,6 +8,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.decomposition import PCA
 
+__all__ = [
+    "is_series", "plot_rows", "plot_reconstructions", "plot_grid",
+    "plot_latent_space", "plot_manifold", "plot_class_samples",
+    "plot_history"
+]
+
 
 def _as_image(example):
     """Turns one example into something `imshow` draws (H, W) or (H, W, 3)."""
@@ -21,6 +27,19 @@ def _as_image(example):
         else:
             example = example[None, :]
     return np.clip(example, 0.0, 1.0)
+
+
+def is_series(examples):
+    """Whether examples are series `(n, timesteps, features)` with few features."""
+    examples = np.asarray(examples)
+    return examples.ndim == 3 and examples.shape[-1] <= 8
+
+
+def _draw_series(ax, *series, labels=None):
+    for index, values in enumerate(series):
+        ax.plot(np.asarray(values), lw=1.0, label=labels[index] if labels else None)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _draw_row(axes, examples, title):
@@ -55,7 +74,19 @@ def plot_rows(rows, path=None, title=None):
 
 
 def plot_reconstructions(originals, reconstructions, path=None, title=None):
-    """Draws originals above their reconstructions."""
+    """Draws originals above their reconstructions (series: one over the other)."""
+    if is_series(originals):
+        count = len(originals)
+        fig, axes = plt.subplots(1, count, figsize=(1.8 * count, 2.0),
+                                 squeeze=False)
+        for ax, original, reconstruction in zip(axes[0], originals,
+                                                reconstructions):
+            _draw_series(ax, original, reconstruction,
+                         labels=("original", "reconstruction"))
+        axes[0][0].legend(loc="upper left", fontsize=7)
+        fig.suptitle(title or "Series (blue) and their reconstructions (orange)")
+        fig.tight_layout()
+        return _save(fig, path)
     return plot_rows({"original": originals, "reconstruction": reconstructions},
                      path, title or "Originals (top) and reconstructions")
 
@@ -70,6 +101,10 @@ def plot_grid(images, path=None, title=None, columns=None):
     for ax in axes.flat:
         ax.set_axis_off()
     for ax, image in zip(axes.flat, images):
+        if is_series(images):
+            ax.set_axis_on()
+            _draw_series(ax, image)
+            continue
         image = _as_image(image)
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
     if title:
@@ -118,6 +153,18 @@ def plot_manifold(model, path=None, grid_size=15, extent=2.0):
     images = model.decode(codes)
     return plot_grid(images, path, "Decoded grid of the 2-D latent space",
                      columns=grid_size)
+
+
+def plot_class_samples(model, path=None, num_per_class=10, seed=0):
+    """Draws a conditional model's samples, one row per class it was asked for.
+
+    Row `c` holds `model.sample(num_per_class, labels=c, seed=seed)`: the
+    same codes decoded as each class, so a column shows one style in every
+    class.
+    """
+    rows = {f"class {c}": model.sample(num_per_class, labels=c, seed=seed)
+            for c in range(model.num_classes)}
+    return plot_rows(rows, path, "Samples of each asked class (one row each)")
 
 
 def plot_history(history, path=None):

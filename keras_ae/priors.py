@@ -26,6 +26,8 @@ from keras_ae.checks import check_bool
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
 
+__all__ = ["MASK_TYPES", "MaskedConv2D", "PixelCNNPrior", "causal_mask"]
+
 MASK_TYPES = ("A", "B")
 
 

@@ -38,6 +38,8 @@ from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
 
+__all__ = ["VectorQuantizer"]
+
 
 def _check_positive_number(name, value):
     """Returns `value` as a float if it is a finite number > 0."""

@@ -27,6 +27,18 @@ RECIPES = {recipe.name: recipe for recipe in (
            "generation from the prior, codes, likelihood.",
            ModelConfig("conv", "vae", 16),
            TrainingConfig(), "generation"),
+    Recipe("conv_vae_digits_batch64",
+           "Conv VAE, latent 16, Adam 2e-3 at batch 64 (KL warm-up, cosine "
+           "decay): the quality benchmark's VAE, whose ablation compares it "
+           "with the main job's 3e-3 at batch 128.",
+           ModelConfig("conv", "vae", 16),
+           TrainingConfig(learning_rate=2e-3, batch_size=64), "generation"),
+    Recipe("conv_cvae_digits",
+           "Conditional conv VAE, latent 16, trained with the embedded "
+           "digits' labels: draws the digit it is asked for.",
+           ModelConfig("conv", "cvae", 16, options={"num_classes": 10}),
+           TrainingConfig(learning_rate=2e-3, batch_size=64),
+           "conditional generation"),
     Recipe("conv_denoiser_digits",
            "Conv AE with a 7x7x16 feature-map code trained to remove "
            "Gaussian noise (sigma 0.5) from digits.",
@@ -48,6 +60,14 @@ RECIPES = {recipe.name: recipe for recipe in (
            "Bidirectional LSTM AE, latent 16, reading digits as 28 rows.",
            ModelConfig("lstm", "ae", 16),
            TrainingConfig(**_CONSTANT_RATE), "dimensionality reduction"),
+    Recipe("lstm_anomaly_ecg",
+           "LSTM AE, latent 8, trained on normal windows of an ECG (sktime's "
+           "MIT-BIH excerpt): scores windows for anomalies.",
+           ModelConfig("lstm", "ae", 8, "mse",
+                       options={"units": (32,), "output_activation": "linear"}),
+           TrainingConfig(data="ecg", epochs=40, batch_size=32, judge=False,
+                          **_CONSTANT_RATE),
+           "anomaly detection"),
     Recipe("transformer_ae_digits",
            "Transformer AE (7x7 patches), latent 16, on the embedded digits.",
            ModelConfig("transformer", "ae", 16),

@@ -17,6 +17,7 @@ import math
 import numbers
 
 from keras_ae import registry
+from keras_ae.checks import check_fits_in_memory
 from keras_ae.checks import check_shape
 
 __all__ = ["ModelSpec", "build_autoencoder"]
@@ -55,6 +56,14 @@ class ModelSpec:
         objective_entry = registry.get_objective(objective)
         input_shape = check_shape("input_shape", input_shape)
         latent_dim = _check_latent_dim(latent_dim)
+        # The layers next to the code hold about one weight per code value
+        # and input value: a code too large for memory fails here, by name,
+        # not in an allocation deep in the builder.
+        check_fits_in_memory(
+            "latent_dim", math.prod(latent_dim if isinstance(latent_dim, tuple)
+                                    else (latent_dim,)),
+            4 * math.prod(input_shape),
+            f"float32 weights per code value (inputs of shape {input_shape})")
         if isinstance(latent_dim, tuple):
             for entry, kind in ((family_entry, "Family"),
                                 (objective_entry, "Objective")):

@@ -5,6 +5,8 @@ family or objective adds its entry here; `test_contract.py` fails by name for
 one without settings.
 """
 
+import numpy as np
+
 # Family -> (input shape, options): small inputs and widths keep each build,
 # trace and conversion to about a second.
 FAMILIES = {
@@ -20,25 +22,79 @@ FAMILIES = {
 OBJECTIVES = {
     "ae": {},
     "vae": {"seed": 0},
+    "iwae": {"num_samples": 3, "seed": 0},
+    # At least the contract's batches of 16.
+    "beta_tcvae": {"dataset_size": 64, "seed": 0},
+    "info_vae": {"seed": 0},
+    "rae": {},
+    "vampprior": {"num_pseudo_inputs": 3, "seed": 0},
+    "cvae": {"num_classes": 3, "seed": 0},
+    # A small codebook and prior: the contract trains a step, not a model.
+    "vq_vae": {"num_embeddings": 8, "prior_filters": 8, "prior_layers": 1,
+               "prior_epochs": 1, "seed": 0},
 }
 
 LATENT_DIM = 4
 
 
+def labels_for(model, num_examples):
+    """`()`, or `(labels,)` for a conditional model: the classes in turn."""
+    if not getattr(model, "conditional", False):
+        return ()
+    return ((np.arange(num_examples) % model.num_classes).astype("int32"),)
+
+
+def verb_arguments(model, x):
+    """The arguments of `encode`, `reconstruct` and `decode` for `x` (inputs or codes).
+
+    `(x,)`, or `(x, labels)` for a conditional model.
+    """
+    return (x, *labels_for(model, len(x)))
+
+
 def training_data(model, x):
     """The positional arguments of `fit` for inputs `x`: `(x,)` by default.
 
-    A conditional objective adds its labels here.
+    A conditional model takes `({"inputs": x, "labels": labels},)`.
     """
+    labels = labels_for(model, len(x))
+    if labels:
+        return ({"inputs": x, "labels": labels[0]},)
     return (x,)
 
 
 def split_inputs(data):
     """`(x, y)` for `compute_terms` from `training_data`'s arguments."""
+    if isinstance(data[0], dict):
+        return data[0], data[0]["inputs"]
     return data[0], data[0]
 
 
+def code_shape(model, latent_dim):
+    """The code shape of a model built with `latent_dim`.
+
+    `(latent_dim,)` or the map; `latent_dim` vectors of `embedding_dim`
+    values for a vector-quantized vector code.
+    """
+    if isinstance(latent_dim, tuple):
+        return latent_dim
+    depth = getattr(model, "quantizer", None)
+    return (latent_dim,) if depth is None else (latent_dim,
+                                                depth.embedding_dim)
+
+
+# Integer signature inputs and the model attribute that bounds their values.
+INTEGER_INPUTS = {"labels": "num_classes", "indices": "num_embeddings"}
+
+
 def signature_input(model, spec, rng, batch=3):
-    """A batch for one input of a serving signature: values in [0, 1)."""
+    """A batch for one input of a serving signature.
+
+    Floats in [0, 1); integer inputs (labels, codebook indices) drawn in
+    their range.
+    """
     shape = (batch, *spec.shape[1:])
+    if spec.dtype.is_integer:
+        high = getattr(model, INTEGER_INPUTS[spec.name])
+        return rng.integers(0, high, shape).astype(spec.dtype.as_numpy_dtype)
     return rng.random(shape).astype(spec.dtype.as_numpy_dtype)

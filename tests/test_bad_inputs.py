@@ -9,6 +9,8 @@ own test.
 
 import dataclasses
 import errno
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -17,12 +19,14 @@ import zipfile
 
 import numpy as np
 import pytest
+from lock_holder import held
 
 import keras_ae
 from keras_ae import cli
 from keras_ae import data
 from keras_ae import training
 from keras_ae.evaluation import evaluate_model
+from keras_ae.export import TFLiteRunner
 
 INPUT_SHAPE = (4, 4, 1)
 X = np.random.default_rng(0).uniform(size=(8, *INPUT_SHAPE)).astype("float32")
@@ -101,6 +105,15 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+def locked_command(*argv, locked, fragment):
+    """`command(*argv)` while another process holds `{root}/<locked>`'s lock."""
+    def call(env):
+        with held(env.path(locked)):
+            return cli.main([a.format(root=env.root) for a in argv])
+
+    return Case(call, fragment, exit_code=2)
+
+
 def offline_command(*argv, fragment):
     def call(env):
         done = subprocess.run(
@@ -168,6 +181,86 @@ CASES = {
         ValueError, "uint8"),
     "vae-sample/zero": api(lambda e: e.vae.sample(0), ValueError,
                            "num_samples=0"),
+    "vae-sample/too-many-for-memory": api(
+        lambda e: e.vae.sample(10**12), ValueError,
+        "`num_samples` must be small enough for memory: 1,000,000,000,000 x"),
+    "interpolate/too-many-steps": api(
+        lambda e: e.ae.interpolate(X[0], X[1], num_steps=10**12), ValueError,
+        "`num_steps` must be small enough for memory"),
+    # --- Keras' own arguments, checked at the door ----------------------------
+    "fit/batch-size-0": api(lambda e: e.ae.fit(X, batch_size=0, verbose=0),
+                            ValueError, "batch_size=0"),
+    "fit/epochs-negative": api(lambda e: e.ae.fit(X, epochs=-1, verbose=0),
+                               ValueError, "epochs=-1"),
+    "fit/validation-split-above-1": api(
+        lambda e: e.ae.fit(X, validation_split=1.5, verbose=0), ValueError,
+        "validation_split=1.5"),
+    "fit/class-weight": api(
+        lambda e: e.ae.fit(X, class_weight={0: 1.0}, verbose=0), ValueError,
+        "does not take `class_weight`"),
+    "fit/sample-weight-nan": api(
+        lambda e: e.ae.fit(X, sample_weight=_with(np.ones(8), 2, np.nan),
+                           verbose=0),
+        ValueError, "`sample_weight` must hold only finite values"),
+    "fit/sample-weight-negative": api(
+        lambda e: e.ae.fit(X, sample_weight=-np.ones(8), verbose=0),
+        ValueError, "`sample_weight` must be >= 0"),
+    "fit/sample-weight-2d": api(
+        lambda e: e.ae.fit(X, sample_weight=np.ones((8, 2)), verbose=0),
+        ValueError, "one weight per example: shape (8,)"),
+    "fit/sample-weight-wrong-length": api(
+        lambda e: e.ae.fit(X, sample_weight=np.ones(5), verbose=0),
+        ValueError, "Received: sample_weight with shape (5,)"),
+    "fit/validation-sample-weight-negative": api(
+        lambda e: e.ae.fit(X, validation_data=(X, None, -np.ones(8)),
+                           verbose=0),
+        ValueError, "`validation_data[2]` must be >= 0"),
+    "evaluate/batch-size-0": api(
+        lambda e: e.ae.evaluate(X, batch_size=0, verbose=0), ValueError,
+        "batch_size=0"),
+    "evaluate/sample-weight-inf": api(
+        lambda e: e.ae.evaluate(X, sample_weight=np.full(8, np.inf),
+                                verbose=0),
+        ValueError, "`sample_weight` must hold only finite values"),
+    "compile/optimizer-none": api(lambda e: e.ae.compile(optimizer=None),
+                                  ValueError, "optimizer=None; allowed: a "
+                                  "keras.optimizers.Optimizer, or one of"),
+    "compile/optimizer-typo": api(lambda e: e.ae.compile(optimizer="adma"),
+                                  ValueError, "optimizer='adma'; allowed"),
+    "compile/loss-weights": api(
+        lambda e: e.ae.compile(optimizer="adam", loss_weights=[2.0]),
+        ValueError, "does not take `loss_weights`"),
+    # --- Building a model -----------------------------------------------------
+    "build/activation-typo": api(
+        lambda e: keras_ae.build_autoencoder("dense", INPUT_SHAPE, 3,
+                                             activation="rleu"),
+        ValueError, "activation='rleu'; allowed: celu, elu"),
+    "build/output-activation-typo": api(
+        lambda e: keras_ae.build_autoencoder("conv", (8, 8, 1), 3,
+                                             output_activation="sigmod"),
+        ValueError, "output_activation='sigmod'; allowed"),
+    "build/latent-dim-too-large-for-memory": api(
+        lambda e: keras_ae.build_autoencoder("dense", INPUT_SHAPE, 10**12),
+        ValueError, "`latent_dim` must be small enough for memory"),
+    "build/ae-takes-no-beta": api(
+        lambda e: keras_ae.build_autoencoder("dense", INPUT_SHAPE, 3, beta=-1),
+        ValueError, "beta is an option of objective 'vae'"),
+    "build/ae-takes-no-seed": api(
+        lambda e: keras_ae.build_autoencoder("dense", INPUT_SHAPE, 3,
+                                             seed="x"),
+        ValueError, "takes no `seed`. Received: seed='x'"),
+    # --- The TensorFlow Lite runner, as `fit` ---------------------------------
+    "tflite-runner/uint8": api(
+        lambda e: TFLiteRunner(e.path("models", "model.tflite"))(
+            (X * 255).astype("uint8")),
+        ValueError, "pass inputs / 255.0"),
+    "tflite-runner/nan": api(
+        lambda e: TFLiteRunner(e.path("models", "model.tflite"))(
+            _with(X, 4, np.nan)),
+        ValueError, "`inputs` must hold only finite values"),
+    "tflite-runner/damaged-file": api(
+        lambda e: TFLiteRunner(e.path("text.keras")), ValueError,
+        "is not a TensorFlow Lite model"),
     # --- Data ---------------------------------------------------------------
     "make_dataset/nan": api(lambda e: data.make_dataset(_with(X, 0, np.nan)),
                             ValueError, "`x` must hold only finite"),
@@ -196,6 +289,22 @@ CASES = {
         lambda e: training.train(output_dir=e.path("runs"), run_name="typo",
                                  resume=True),
         ValueError, "runs that can be resumed: 'corrupt', 'unfinished'"),
+    "train/run-name-trailing-newline": api(
+        lambda e: training.train(output_dir=e.path("runs"),
+                                 run_name="quick\n"),
+        ValueError, "run_name='quick\\n'"),
+    "train/run-name-with-space": api(
+        lambda e: training.train(output_dir=e.path("runs"),
+                                 run_name="my run"),
+        ValueError, "run_name='my run'"),
+    "train/run-name-too-long": api(
+        lambda e: training.train(output_dir=e.path("runs"),
+                                 run_name="a" * 300),
+        ValueError, "a plain name of 1 to 128"),
+    "train/output-dir-with-newline": api(
+        lambda e: training.train({"family": "dense"}, {"epochs": 1},
+                                 output_dir=e.path("runs\n")),
+        ValueError, "a path without control characters"),
     "train/nan-dataset": api(
         lambda e: (e.monkeypatch.setattr(
             data, "load_dataset",
@@ -232,6 +341,10 @@ CASES = {
         lambda e: keras_ae.export.export_saved_model(e.ae, e.path("served"),
                                                      "../up"),
         ValueError, "name='../up'"),
+    "export_saved_model/name-trailing-newline": api(
+        lambda e: keras_ae.export.export_saved_model(e.ae, e.path("served"),
+                                                     "m\n"),
+        ValueError, "name='m\\n'"),
     "export_saved_model/base-dir-not-writable": api(
         lambda e: (e.deny_writes_under("locked"),
                    keras_ae.export.export_saved_model(
@@ -264,6 +377,52 @@ CASES = {
         fragment="already exists"),
     "cli-train/epochs-0": command(*TRAIN, "--epochs", "0", "--output-dir",
                                   "{root}/new", fragment="epochs=0"),
+    "cli-train/run-name-with-space": command(
+        *TRAIN, "--output-dir", "{root}/new", "--run-name", "my run",
+        fragment="run_name='my run'"),
+    "cli-train/run-name-trailing-newline": command(
+        *TRAIN, "--output-dir", "{root}/new", "--run-name", "quick\n",
+        fragment="run_name='quick\\n'"),
+    "cli-train/learning-rate-1e30": command(
+        *TRAIN, "--learning-rate", "1e30", "--output-dir", "{root}/new",
+        fragment="learning_rate=1e+30"),
+    "cli-train/negative-gradient-clip-norm": command(
+        *TRAIN, "--gradient-clip-norm", "-1", "--output-dir", "{root}/new",
+        fragment="gradient_clip_norm=-1"),
+    "cli-train/activation-typo": command(
+        *TRAIN, "--option", "activation=rleu", "--output-dir", "{root}/new",
+        fragment="activation='rleu'; allowed"),
+    "cli-train/resume-backup-is-a-file": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "backup_is_a_file", "--resume",
+        fragment="is a file, not a backup directory"),
+    "cli-train/resume-torn-backup-counter": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "torn_counter", "--resume", fragment="epoch counter"),
+    "cli-train/resume-backup-weights-not-hdf5": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "text_weights", "--resume", fragment="(not an HDF5 file)"),
+    "cli-train/resume-history-lacks-committed-rows": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "lost_history", "--resume",
+        fragment="lacks the rows of epoch(s) 2 that the backup committed"),
+    "cli-train/resume-damaged-run-state": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "bad_state", "--resume", fragment="`run_state.json` is not valid JSON"),
+    "cli-train/resume-unknown-state": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "unknown_state", "--resume", fragment="holds no state of a run"),
+    "cli-train/resume-trained-run-with-damaged-model": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "damaged_model", "--resume",
+        fragment="`model.keras` is not a .keras model"),
+    "cli-train/resume-not-a-run": command(
+        *TRAIN, "--output-dir", "{root}/damaged_runs", "--run-name",
+        "not_a_run", "--resume", fragment="is not a keras_ae run"),
+    "cli-train/resume-run-written-by-another-process": locked_command(
+        *TRAIN, "--output-dir", "{root}/runs", "--run-name", "unfinished",
+        "--resume", locked="runs/unfinished",
+        fragment="The run 'unfinished' ("),
     "cli-train/latent-dim-text": command(
         *TRAIN, "--latent-dim", "two", "--output-dir", "{root}/new",
         fragment="invalid latent_dim value: 'two'"),
@@ -312,12 +471,42 @@ CASES = {
     "cli-export/text-file": command(
         "export", "{root}/text.keras", "--base-dir", "{root}/served",
         fragment="is not a .keras model"),
+    "cli-export/version-beyond-int64": command(
+        "export", "{root}/models/model.keras", "--base-dir", "{root}/served",
+        "--version", str(2**70), fragment=f"version={2**70}"),
+    "cli-export/name-trailing-newline": command(
+        "export", "{root}/models/model.keras", "--base-dir", "{root}/served",
+        "--name", "m\n", fragment="name='m\\n'"),
+    "cli-export/base-dir-with-newline": command(
+        "export", "{root}/models/model.keras", "--base-dir", "{root}/served\n",
+        fragment="a path without control characters"),
+    "cli-export/config-not-json": command(
+        "export", "{root}/models/config_not_json.keras", "--base-dir",
+        "{root}/served", fragment="its config.json is not valid JSON"),
+    "cli-export/no-weights": command(
+        "export", "{root}/models/no_weights.keras", "--base-dir",
+        "{root}/served", fragment="it holds no weights"),
+    "cli-export/weights-of-another-architecture": command(
+        "export", "{root}/models/other_weights.keras", "--base-dir",
+        "{root}/served", fragment="its weights do not fit the model"),
+    "cli-export/model-written-by-another-process": locked_command(
+        "export", "{root}/models/model.keras", "--base-dir", "{root}/served",
+        "--name", "m", locked="served/m", fragment="is being written by"),
     "cli-export/truncated-copy": command(
         "export", "{root}/truncated.keras", "--base-dir", "{root}/served",
         fragment="is not a .keras model"),
     "cli-convert/text-file": command(
         "convert", "{root}/text.keras", "--output", "{root}/model.tflite",
         fragment="is not a .keras model"),
+    "cli-convert/damaged-saved-model": command(
+        "convert", "{root}/served/m/1", "--output", "{root}/m.tflite",
+        fragment="is a damaged SavedModel"),
+    "cli-convert/no-weights": command(
+        "convert", "{root}/models/no_weights.keras", "--output",
+        "{root}/m.tflite", fragment="it holds no weights"),
+    "cli-evaluate/weights-of-another-architecture": command(
+        "evaluate", "{root}/models/other_weights.keras", "--output-dir",
+        "{root}/new", fragment="its weights do not fit the model"),
     "cli-convert/output-exists": command(
         "convert", "{root}/models/model.keras", "--output", "{root}/a_file",
         fragment="already exists"),
@@ -358,11 +547,85 @@ def template(tmp_path_factory, models):
         (root / "runs" / run).mkdir(parents=True)
         (root / "runs" / run / "run_config.json").write_text(config)
     shutil.copy(model_path, root / "runs" / "finished" / "model.keras")
+    (root / "runs" / "finished" / "run_state.json").write_text(
+        '{"state": "complete"}\n')
+    _damaged_models(root / "models", raw)
+    (root / "models" / "model.tflite").write_bytes(
+        keras_ae.export.convert_to_tflite(models[0]))
+    # A damaged SavedModel in a served model's directory.
+    (root / "served" / "m" / "1" / "variables").mkdir(parents=True)
+    (root / "served" / "m" / "1" / "saved_model.pb").write_bytes(b"torn")
+    _damaged_runs(root / "damaged_runs")
     # A model whose run's config is damaged.
     (root / "damaged").mkdir()
     shutil.copy(model_path, root / "damaged" / "model.keras")
     shutil.copy(root / "runs" / "corrupt" / "run_config.json", root / "damaged")
     return root
+
+
+def _rewritten(raw, change):
+    """The bytes of a `.keras` zip with its members changed by `change(dict)`."""
+    with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    change(members)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return out.getvalue()
+
+
+def _damaged_models(directory, raw):
+    """`.keras` zips that are still valid zips, each damaged inside."""
+    path = directory / "other.keras"
+    keras_ae.build_autoencoder("dense", INPUT_SHAPE, 3,
+                               hidden_units=(5,)).save(path)
+    with zipfile.ZipFile(path) as archive:
+        other_weights = archive.read("model.weights.h5")
+    path.unlink()
+    for name, change in {
+        "config_not_json": lambda m: m.update({"config.json": b"{not json"}),
+        "no_weights": lambda m: m.pop("model.weights.h5"),
+        "other_weights": lambda m: m.update(
+            {"model.weights.h5": other_weights}),
+    }.items():
+        (directory / f"{name}.keras").write_bytes(_rewritten(raw, change))
+
+
+_HDF5 = b"\x89HDF\r\n\x1a\n" + bytes(64)  # passes the signature check only
+
+
+def _damaged_runs(root):
+    """Runs that a kill, a disk or a hand damaged, each in its own way."""
+    def run(name, files, state="training"):
+        directory = root / name
+        directory.mkdir(parents=True)
+        files = {"run_config.json": '{"training": {}}\n',
+                 **({"run_state.json": json.dumps({"state": state})}
+                    if state else {}), **files}
+        for relative, content in files.items():
+            path = directory / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+
+    counter = "backup/training_metadata.json"
+    run("backup_is_a_file", {"backup": "not a backup\n"})
+    run("torn_counter", {counter: "", "backup/epoch-1.weights.h5": _HDF5})
+    run("text_weights", {
+        counter: json.dumps({"epoch": 1, "weights": "epoch-1.weights.h5"}),
+        "backup/epoch-1.weights.h5": "not weights"})
+    run("lost_history", {
+        counter: json.dumps({"epoch": 2, "weights": "epoch-2.weights.h5"}),
+        "backup/epoch-2.weights.h5": _HDF5,
+        "history.csv": "epoch,loss\n0,1.5\n"})
+    run("bad_state", {"run_state.json": "{not json"}, state=None)
+    run("unknown_state", {}, state="flying")
+    run("damaged_model", {"model.keras": b"PK\x03\x04torn"}, state="trained")
+    (root / "not_a_run").mkdir()
+    (root / "not_a_run" / "notes.txt").write_text("a user's directory\n")
 
 
 def _snapshot(root):

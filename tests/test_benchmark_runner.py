@@ -61,6 +61,28 @@ def test_public_command_hides_this_machines_paths():
         "--mnist-dir=<dir>")
 
 
+def test_epoch_timer_times_training_and_wall_apart(monkeypatch):
+    # Keras' order in an epoch: begin, the training steps, the validation
+    # (`on_test_begin`), end. A clock that ticks as written here, no training.
+    clock = iter([0.0, 2.0, 3.0,  # epoch 0: 2 s of training, 3 s in all
+                  10.0, 11.0, 11.5,
+                  20.0, 20.5])  # epoch 2: no validation
+    monkeypatch.setattr(common.time, "perf_counter", lambda: next(clock))
+    timer = common.EpochTimer()
+    for epoch, validated in ((0, True), (1, True), (2, False)):
+        timer.on_epoch_begin(epoch)
+        if validated:
+            timer.on_test_begin()
+        timer.on_epoch_end(epoch)
+    assert timer.train_seconds == [2.0, 1.0, 0.5]
+    assert timer.epoch_seconds == [3.0, 1.5, 0.5]
+    summary = timer.summary(64, warmup_epochs=1)
+    assert summary["examples_per_second"] == pytest.approx(np.median([64, 128]))
+    assert summary["first_epoch_seconds"] == 3.0
+    assert summary["timed_epochs"] == 2 and not summary["warmup_included"]
+
+
+@pytest.mark.slow
 def test_epoch_timer_leaves_the_warm_up_epochs_out():
     inputs = keras.Input((4,))
     model = keras.Model(inputs, keras.layers.Dense(4)(inputs))

@@ -7,6 +7,7 @@ failing somewhere deep.
 
 import inspect
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -88,12 +89,39 @@ def _weights(model):
 
 def test_keras_still_has_what_the_atomic_backup_overrides():
     backup = keras.callbacks.BackupAndRestore("unused")
-    for name in ("_weights_path", "_training_metadata_path",
-                 "_current_epoch", "_last_batch_seen"):
+    for name in ("_current_epoch", "_last_batch_seen"):
         assert hasattr(backup, name), name
     assert callable(backup._save_model)
+    # Keras sets the epoch counter, then calls the overridden writing step.
+    source = inspect.getsource(keras.callbacks.BackupAndRestore.on_epoch_end)
+    assert source.index("self._current_epoch = epoch + 1") < source.index(
+        "self._save_model()")
     assert "_save_model" in inspect.getsource(
-        keras.callbacks.BackupAndRestore.on_epoch_end)
+        keras.callbacks.BackupAndRestore.on_train_batch_end)
+
+
+def test_keras_still_has_model_initial_epoch():
+    # `compat.restored_epoch` reads it: every model has it (None until a
+    # backup is restored), BackupAndRestore sets it, and fit starts there.
+    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+
+    assert hasattr(_model(), "_initial_epoch"), (
+        "Keras moved Model._initial_epoch: every model should have it")
+    assert _model()._initial_epoch is None
+    assert "self.model._initial_epoch" in inspect.getsource(
+        keras.callbacks.BackupAndRestore._load_model), (
+        "BackupAndRestore._load_model no longer sets Model._initial_epoch")
+    assert "self._initial_epoch" in inspect.getsource(
+        TensorFlowTrainer.fit), "fit no longer reads Model._initial_epoch"
+    assert compat.restored_epoch(_model()) == 0
+
+
+def test_restored_epoch_names_the_private_api_when_keras_moved_it():
+    model = _model()
+    del model._initial_epoch
+    with pytest.raises(RuntimeError, match=r"private Keras API "
+                       r"`Model._initial_epoch`.*checked on Keras 3\.15"):
+        compat.restored_epoch(model)
 
 
 def test_atomic_backup_resumes_where_training_stopped(tmp_path):
@@ -104,8 +132,8 @@ def test_atomic_backup_resumes_where_training_stopped(tmp_path):
         model.fit(x, x, epochs=5, verbose=0,
                   callbacks=[AtomicBackupAndRestore(backup_dir),
                              _Interrupt(epoch=2)])
-    # Written by the override, under the names Keras' restore reads.
-    assert sorted(os.listdir(backup_dir)) == ["latest.weights.h5",
+    # One commit: the epoch's weights and the counter that names them.
+    assert sorted(os.listdir(backup_dir)) == ["epoch-2.weights.h5",
                                               "training_metadata.json"]
     saved = _weights(model)
 
@@ -178,3 +206,93 @@ def test_atomic_backup_never_leaves_torn_files(tmp_path, monkeypatch):
     history = resumed.fit(x, x, epochs=5, verbose=0, callbacks=[
         AtomicBackupAndRestore(backup_dir), _Restored(saved)])
     assert history.epoch == [2, 3, 4]
+
+
+class _Scores(keras.callbacks.Callback):
+    """Logs `score` (a made-up figure to monitor) and keeps each epoch's weights."""
+
+    def __init__(self, scores, weights):
+        super().__init__()
+        self.scores, self.weights = scores, weights
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs["score"] = self.scores[epoch]
+        self.weights[epoch] = _weights(self.model)
+
+
+def test_the_best_epoch_survives_a_kill(tmp_path):
+    # Epoch 1 is the best; the run is interrupted after epoch 2, resumed,
+    # and still ends with epoch 1's weights (EarlyStopping would forget it).
+    x = np.random.default_rng(0).random((32, 4), dtype="float32")
+    backup_dir = os.fspath(tmp_path / "backup")
+    scores, weights = [3.0, 1.0, 2.0, 4.0, 5.0], {}
+    model = _model()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, x, epochs=5, verbose=0, callbacks=[
+            _Scores(scores, weights), AtomicBackupAndRestore(
+                backup_dir, monitor="score"), _Interrupt(epoch=3)])
+    metadata = compat.read_backup(backup_dir)
+    assert metadata["epoch"] == 3 and metadata["best"]["epoch"] == 1
+    # The best epoch's weights and the last epoch's, nothing else.
+    assert sorted(os.listdir(backup_dir)) == [
+        "epoch-2.weights.h5", "epoch-3.weights.h5", "training_metadata.json"]
+
+    resumed = _model()
+    history = resumed.fit(x, x, epochs=5, verbose=0, callbacks=[
+        _Scores(scores, weights),
+        AtomicBackupAndRestore(backup_dir, monitor="score",
+                               delete_checkpoint=False)])
+    assert history.epoch == [3, 4]
+    for restored, best in zip(_weights(resumed), weights[1], strict=True):
+        np.testing.assert_array_equal(restored, best)
+    assert not np.array_equal(_weights(resumed)[0], weights[4][0])
+    assert os.path.isdir(backup_dir)  # kept: delete_checkpoint=False
+
+
+def _committed_backup(tmp_path):
+    x = np.random.default_rng(0).random((32, 4), dtype="float32")
+    backup_dir = tmp_path / "backup"
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _model().fit(x, x, epochs=5, verbose=0, callbacks=[
+            AtomicBackupAndRestore(os.fspath(backup_dir)),
+            _Interrupt(epoch=2)])
+    return backup_dir
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("file", "is a file, not a backup directory"),
+    ("empty-counter", "epoch counter .* is damaged"),
+    ("no-epoch", "holds no epoch number"),
+    ("missing-weights", "names the weights file 'epoch-2.weights.h5', which is "
+     "missing"),
+    ("text-weights", r"is damaged \(not an HDF5 file\)"),
+])
+def test_a_damaged_backup_is_named_before_anything_loads(tmp_path, damage,
+                                                         match):
+    backup_dir = _committed_backup(tmp_path)
+    counter = backup_dir / "training_metadata.json"
+    if damage == "file":
+        shutil.rmtree(backup_dir)
+        backup_dir.write_text("not a backup")
+    elif damage == "empty-counter":
+        counter.write_text("")
+    elif damage == "no-epoch":
+        counter.write_text('{"batch": 0}')
+    elif damage == "missing-weights":
+        (backup_dir / "epoch-2.weights.h5").unlink()
+    else:
+        (backup_dir / "epoch-2.weights.h5").write_text("not weights")
+    with pytest.raises(ValueError, match=match):
+        compat.read_backup(os.fspath(backup_dir))
+    with pytest.raises(ValueError, match="another --run-name"):
+        _model().fit(np.zeros((4, 4)), np.zeros((4, 4)), verbose=0,
+                     callbacks=[AtomicBackupAndRestore(os.fspath(backup_dir))])
+
+
+def test_a_backup_of_another_model_is_refused(tmp_path):
+    backup_dir = _committed_backup(tmp_path)
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+                              keras.layers.Dense(4)])
+    other.compile(optimizer="adam", loss="mse")
+    with pytest.raises(ValueError, match="do not load into this run's model"):
+        compat.restore_backup(other, os.fspath(backup_dir))

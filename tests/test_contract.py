@@ -73,6 +73,11 @@ def training_data(model, x):
     return settings.training_data(model, x)
 
 
+def verbs(model, x):
+    """What `encode`, `reconstruct` and `decode` take: `x`, and labels if conditional."""
+    return settings.verb_arguments(model, x)
+
+
 def test_every_family_and_objective_has_test_settings():
     assert set(settings.FAMILIES) == set(keras_ae.list_families())
     assert set(settings.OBJECTIVES) == set(keras_ae.list_objectives())
@@ -92,12 +97,14 @@ def test_shapes_and_finite_losses(family, objective, code):
     batch = batch_for(model)
     assert isinstance(model, get_objective(objective).model_class)
     assert model.family == family and model.objective == objective
-    code_shape = map_code(family) if code == "map" else (settings.LATENT_DIM,)
+    code_shape = settings.code_shape(
+        model, map_code(family) if code == "map" else settings.LATENT_DIM)
     assert model.code_shape == code_shape
-    assert model.encode(batch).shape == (len(batch), *code_shape)
-    assert model.encode(batch[:0]).shape == (0, *code_shape)
-    assert model.reconstruct(batch).shape == batch.shape
-    assert model.decode(model.encode(batch[:3])).shape == (3, *batch.shape[1:])
+    assert model.encode(*verbs(model, batch)).shape == (len(batch), *code_shape)
+    assert model.encode(*verbs(model, batch[:0])).shape == (0, *code_shape)
+    assert model.reconstruct(*verbs(model, batch)).shape == batch.shape
+    codes = model.encode(*verbs(model, batch[:3]))
+    assert model.decode(*verbs(model, codes)).shape == (3, *batch.shape[1:])
     x, y = settings.split_inputs(training_data(model, batch))
     terms = model.compute_terms(x, y, training=True)
     assert set(terms) == set(model.loss_terms)
@@ -137,18 +144,20 @@ def test_config_round_trip_rebuilds_the_same_model(family, objective, code):
     clone = type(model).from_config(config)
     assert clone.get_config() == model.get_config()
     clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(clone.reconstruct(batch), model.reconstruct(batch))
-    np.testing.assert_array_equal(clone.encode(batch), model.encode(batch))
+    args = verbs(model, batch)
+    np.testing.assert_array_equal(clone.reconstruct(*args), model.reconstruct(*args))
+    np.testing.assert_array_equal(clone.encode(*args), model.encode(*args))
 
 
 @pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
 def test_outputs_do_not_depend_on_the_batch_size(family, objective, code):
     model = build(family, objective, code)
     batch = batch_for(model)
-    np.testing.assert_allclose(model.reconstruct(batch, batch_size=16),
-                               model.reconstruct(batch, batch_size=5), atol=1e-5)
-    np.testing.assert_allclose(model.encode(batch, batch_size=16),
-                               model.encode(batch, batch_size=1), atol=1e-5)
+    args = verbs(model, batch)
+    np.testing.assert_allclose(model.reconstruct(*args, batch_size=16),
+                               model.reconstruct(*args, batch_size=5), atol=1e-5)
+    np.testing.assert_allclose(model.encode(*args, batch_size=16),
+                               model.encode(*args, batch_size=1), atol=1e-5)
 
 
 @pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
@@ -190,12 +199,14 @@ report = {}
 data = np.load(sys.argv[1] + "/expected.npz")
 for name in json.loads(sys.argv[2]):
     model = keras.models.load_model(f"{sys.argv[1]}/{name}.keras")
+    args = [data[name + "_x"]] + (
+        [data[name + "_labels"]] if name + "_labels" in data.files else [])
     report[name] = {
         "type": type(model).__name__,
         "family": model.family,
         "objective": model.objective,
-        "reconstruction": float(np.abs(model.reconstruct(data[name + "_x"]) - data[name + "_r"]).max()),
-        "code": float(np.abs(model.encode(data[name + "_x"]) - data[name + "_z"]).max()),
+        "reconstruction": float(np.abs(model.reconstruct(*args) - data[name + "_r"]).max()),
+        "code": float(np.abs(model.encode(*args) - data[name + "_z"]).max()),
         "optimizer_iterations": int(model.optimizer.iterations.numpy()),
     }
 print(json.dumps(report))
@@ -213,9 +224,12 @@ def fresh_process_report(tmp_path_factory):
         model.fit(*training_data(model, batch), batch_size=8, epochs=1,
                   verbose=0)
         model.save(directory / f"{name}.keras")
+        args = verbs(model, batch)
         expected[name + "_x"] = batch
-        expected[name + "_r"] = model.reconstruct(batch)
-        expected[name + "_z"] = model.encode(batch)
+        if len(args) > 1:
+            expected[name + "_labels"] = args[1]
+        expected[name + "_r"] = model.reconstruct(*args)
+        expected[name + "_z"] = model.encode(*args)
     np.savez(directory / "expected.npz", **expected)
     result = subprocess.run(
         [sys.executable, "-c", _LOAD_AND_COMPARE, str(directory), json.dumps(IDS)],
@@ -226,6 +240,8 @@ def fresh_process_report(tmp_path_factory):
 
 
 @pytest.mark.slow
+# One worker trains every pair once for the fresh process (the fixture).
+@pytest.mark.xdist_group("fresh_process")
 @pytest.mark.parametrize("family, objective, code", CASES, ids=IDS)
 def test_keras_file_round_trip_in_a_fresh_process(family, objective, code,
                                                   fresh_process_report):

@@ -1,9 +1,12 @@
 """Datasets: the embedded digits, loaders by name (TFDS), pipelines."""
 
+import ast
 import errno
 import gzip
 import importlib
+import os
 import pathlib
+import re
 import socket
 import struct
 import sys
@@ -219,11 +222,35 @@ def test_make_dataset_refuses_non_finite_data_and_mismatched_targets():
     assert isinstance(data.make_dataset(np.zeros((2, 1))), tf.data.Dataset)
 
 
-def test_requirements_and_pyproject_list_the_same_runtime_dependencies():
-    tomllib = pytest.importorskip("tomllib")
+def declared_dependencies(pyproject):
+    """`[project] dependencies` of a pyproject.toml's text, on any Python.
+
+    `tomllib` arrived in Python 3.11 and the package allows 3.10: the list,
+    strings and `#` comments, is read as the Python literal it also is.
+    """
+    lines = pyproject.splitlines()
+    start = lines.index("dependencies = [")
+    end = lines.index("]", start)
+    return list(ast.literal_eval("\n".join(lines[start:end + 1]).split(
+        "=", 1)[1]))
+
+
+def test_declared_dependencies_reads_what_tomllib_reads():
     root = pathlib.Path(__file__).resolve().parents[1]
-    declared = tomllib.loads((root / "pyproject.toml").read_text())[
-        "project"]["dependencies"]
+    text = (root / "pyproject.toml").read_text()
+    if sys.version_info >= (3, 11):
+        import tomllib
+
+        assert declared_dependencies(text) == tomllib.loads(text)[
+            "project"]["dependencies"]
+    assert declared_dependencies(
+        'dependencies = [\n    "a>=1",  # why\n    # alone\n    "b",\n]') == [
+            "a>=1", "b"]
+
+
+def test_requirements_and_pyproject_list_the_same_runtime_dependencies():
+    root = pathlib.Path(__file__).resolve().parents[1]
+    declared = declared_dependencies((root / "pyproject.toml").read_text())
     runtime = []
     for line in (root / "requirements.txt").read_text().splitlines():
         if line.startswith("# Tests"):
@@ -232,3 +259,34 @@ def test_requirements_and_pyproject_list_the_same_runtime_dependencies():
             runtime.append(line.strip())
     assert sorted(runtime) == sorted(declared)
     assert any(name.startswith("importlib_resources") for name in declared)
+
+
+# Environment variables that only label a benchmark's report (they change
+# no figure a test computes), and those the conftest sets itself.
+REPORTED_ONLY = ("TF_ENABLE_ONEDNN_OPTS",)
+SET_BY_CONFTEST = {"KERAS_BACKEND": "tensorflow"}
+# Read on the package's behalf by TensorFlow (`--distribute multi-worker`).
+READ_BY_TENSORFLOW = ("TF_CONFIG",)
+
+
+def test_the_tests_clear_every_environment_variable_the_code_reads():
+    import conftest
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    pattern = re.compile(
+        r"environ(?:\.get|\.setdefault|\.pop)?\(?\[?\s*[\"']([A-Z0-9_]+)[\"']")
+    read = set(READ_BY_TENSORFLOW)
+    for folder in ("keras_ae", "benchmarks"):
+        for path in (root / folder).rglob("*.py"):
+            read.update(pattern.findall(path.read_text()))
+    assert "KERAS_AE_MNIST_DIR" in read  # the scan finds what it should
+    # Logging levels and report labels change no result.
+    read -= {"TF_CPP_MIN_LOG_LEVEL", *REPORTED_ONLY}
+    unhandled = sorted(read - set(conftest.CLEARED_ENVIRONMENT)
+                       - set(SET_BY_CONFTEST))
+    assert not unhandled, (
+        f"clear {unhandled} in tests/conftest.py (CLEARED_ENVIRONMENT)")
+    for name in conftest.CLEARED_ENVIRONMENT:
+        assert name not in os.environ, name
+    for name, value in SET_BY_CONFTEST.items():
+        assert os.environ[name] == value, name

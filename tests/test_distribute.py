@@ -18,6 +18,9 @@ import time
 import numpy as np
 import pytest
 
+# Its module-scoped fixtures train models: one worker runs the whole module.
+pytestmark = pytest.mark.xdist_group("distribute")
+
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 TIMEOUT = 300
 
@@ -207,10 +210,13 @@ def test_workers_share_each_epoch_of_a_shuffled_dataset():
 
 
 def _train_command(output_dir, *extra):
+    # No judge: no test here reads quality.json, and each judge trains its
+    # own reference classifier.
     return [sys.executable, "-m", "keras_ae", "train", "--family", "dense",
             "--option", "hidden_units=[32]", "--objective", "ae",
             "--batch-size", "64", "--distribute", "multi-worker",
-            "--output-dir", str(output_dir), "--run-name", "run", *extra]
+            "--no-judge", "--output-dir", str(output_dir), "--run-name", "run",
+            *extra]
 
 
 def _files(directory):
@@ -255,19 +261,21 @@ def test_the_chief_alone_writes_a_multi_worker_run(tmp_path, with_chief):
 
 @pytest.mark.slow
 def test_a_killed_multi_worker_run_resumes_on_every_worker(tmp_path):
-    command = _train_command(tmp_path, "--epochs", "12", "--no-export")
+    # Six epochs, killed after two: enough to resume mid-way, no longer.
+    epochs = 6
+    command = _train_command(tmp_path, "--epochs", str(epochs), "--no-export")
     history_csv = tmp_path / "run" / "history.csv"
     processes = _start_workers(command)
     deadline = time.time() + TIMEOUT
     while time.time() < deadline and all(p.poll() is None for p in processes):
-        if history_csv.exists() and len(history_csv.read_text().splitlines()) >= 4:
-            break  # header + 3 completed epochs
-        time.sleep(0.2)
+        if history_csv.exists() and len(history_csv.read_text().splitlines()) >= 3:
+            break  # header + 2 completed epochs
+        time.sleep(0.1)
     for p in processes:
         p.send_signal(signal.SIGKILL)
         p.communicate()
     completed = len(history_csv.read_text().splitlines()) - 1
-    assert 3 <= completed < 12, "the run must be killed mid-way"
+    assert 2 <= completed < epochs, "the run must be killed mid-way"
     assert (tmp_path / "run" / "backup").is_dir()
     rows = history_csv.read_text()
 
@@ -276,7 +284,7 @@ def test_a_killed_multi_worker_run_resumes_on_every_worker(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     results = _wait(_start_workers(
         lambda index: _train_command(elsewhere if index else tmp_path,
-                                     "--epochs", "12", "--no-export",
+                                     "--epochs", str(epochs), "--no-export",
                                      "--resume")))
     for code, _, stderr in results:
         assert code == 2 and "disagree on the epoch to start from" in stderr, (
@@ -293,6 +301,6 @@ def test_a_killed_multi_worker_run_resumes_on_every_worker(tmp_path):
         first = int(epochs_run[0].split()[1].split("/")[0])
         assert first in (completed, completed + 1), stdout[-2000:]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert history["epoch"] == list(range(12))
+    assert history["epoch"] == list(range(epochs))
     assert history["loss"][-1] < history["loss"][0]
     assert (tmp_path / "run" / "model.keras").exists()

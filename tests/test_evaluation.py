@@ -1,14 +1,21 @@
 """Tests of the applications: metrics against independent references, each
-application against the baselines the code computes beside it, bad inputs,
+application against baselines the test computes itself, bad inputs,
 `evaluate_model` and the `evaluate` command.
 
 The models are small and trained for a few epochs (shared by module-scoped
 fixtures). Each application test asserts that the model does its job at
-least about as well as a baseline measured in the same test (PCA with as many
+least about as well as a baseline measured in the same test, by NumPy or
+scikit-learn rather than by the function under test (PCA with as many
 components, the mean image, a median filter, a pixel-independent model...).
-Each margin was set from seeds 0-2 of the model (the figures are in a comment
-beside it), well inside the worst seed, and each assertion was seen to fail
-on an untrained model.
+The same assertion is then applied to two broken models, and must fail for
+both: the model's architecture untrained (`evaluation.untrained_copy`, the
+weights training started from) and a constant model that ignores its input
+and outputs the mean training image (`constant_model`). Each margin was set
+from seeds 0-2 of the trained model (the figures are in a comment beside
+it, trained / untrained / constant), inside the worst seed.
+
+Tests that are not marked slow train nothing: they use untrained models, or
+take a single step where a step is what they check.
 """
 
 import json
@@ -21,16 +28,22 @@ import pytest
 import tensorflow as tf
 from scipy.ndimage import median_filter
 from scipy.stats import multivariate_normal
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 import keras_ae
 from keras_ae import cli
 from keras_ae import evaluation
-from keras_ae.evaluation import timeseries
 from keras_ae.corruptions import GaussianNoise
 from keras_ae.corruptions import Occlusion
 from keras_ae.data import make_dataset
+from keras_ae.evaluation import timeseries
 
+# Its module-scoped fixtures train models: one worker runs the whole module.
+pytestmark = pytest.mark.xdist_group("evaluation")
 
 # --- Shared data and models --------------------------------------------------
 
@@ -57,12 +70,112 @@ def train(x, epochs=5, corruption=None, latent_dim=16, variational=False,
 
 @pytest.fixture(scope="module")
 def autoencoder(split):
+    """The dense AE (latent 16) trained 5 epochs: for the slow tests."""
     return train(split[0])
 
 
 @pytest.fixture(scope="module")
 def vae(split):
+    """The dense VAE (latent 2) trained 5 epochs: for the slow tests."""
     return train(split[0], latent_dim=2, variational=True)
+
+
+def build(latent_dim=16, variational=False, seed=0):
+    """The architecture of `train`, untrained: for tests that train nothing."""
+    keras.utils.set_random_seed(seed)
+    return keras_ae.build_autoencoder(
+        "dense", (28, 28, 1), latent_dim, variational=variational,
+        reconstruction_loss="bce", seed=seed if variational else None,
+        hidden_units=(128,))
+
+
+@pytest.fixture(scope="module")
+def untrained_autoencoder():
+    return build()
+
+
+@pytest.fixture(scope="module")
+def untrained_vae():
+    return build(latent_dim=2, variational=True)
+
+
+# --- Broken models, and checks that only a trained model passes ---------------
+
+
+def constant_model(image, latent_dim=16, objective="ae"):
+    """A keras_ae model whose output is `image` whatever its input.
+
+    A dense model with one hidden layer whose weights are all zero: the
+    hidden units output 0 (and, through the ReLU, pass no gradient), the
+    code is 0 for every input, and the output layer's bias is the logit of
+    `image`, so the output is `image` (to float precision). As a VAE its
+    posterior is the prior N(0, I) for every input (a KL term of 0), and
+    its samples are all `image`.
+    """
+    model = keras_ae.build_autoencoder(
+        "dense", image.shape, latent_dim, objective=objective,
+        reconstruction_loss="bce", hidden_units=(8,),
+        **({"seed": 0} if objective != "ae" else {}))
+    for weight in model.trainable_weights:
+        weight.assign(np.zeros(weight.shape, "float32"))
+    output = model.decoder.get_layer("output")
+    p = np.clip(np.asarray(image, "float64").ravel(), 1e-7, 1 - 1e-7)
+    output.set_weights([output.get_weights()[0],
+                        np.log(p / (1 - p)).astype("float32")])
+    return model
+
+
+def only_the_trained_model_passes(passes, figures):
+    """Asserts `passes(figure)` for the trained model and for no broken one.
+
+    Args:
+        passes: function of one model's figure, True when it meets the
+            test's margin.
+        figures: `{"trained": ..., "untrained": ..., "constant": ...}`.
+    """
+    print("figures (trained, untrained, constant):", figures)
+    assert passes(figures["trained"]), figures
+    for name in ("untrained", "constant"):
+        assert not passes(figures[name]), (
+            f"the margin passes the {name} model too", figures)
+
+
+def test_the_margin_check_fails_when_a_broken_model_passes():
+    figures = {"trained": 15.0, "untrained": 6.0, "constant": 11.0}
+    only_the_trained_model_passes(lambda psnr_db: psnr_db > 13.0, figures)
+    with pytest.raises(AssertionError, match="passes the constant model too"):
+        only_the_trained_model_passes(lambda psnr_db: psnr_db > 10.0, figures)
+    with pytest.raises(AssertionError):
+        only_the_trained_model_passes(lambda psnr_db: psnr_db > 16.0, figures)
+
+
+def psnr(clean, other):
+    """Mean over the images of 10 log10(1 / MSE) in dB: PSNR, from its formula."""
+    mse = np.mean((np.asarray(clean, "float64") - other) ** 2,
+                  axis=tuple(range(1, np.ndim(clean))))
+    return float(np.mean(10 * np.log10(1.0 / mse)))
+
+
+def pca_reconstruction(x_train, x, components):
+    """scikit-learn's PCA, fitted on `x_train`, reconstructing `x` (flattened)."""
+    pca = PCA(components, random_state=0).fit(x_train.reshape(len(x_train), -1))
+    return pca.inverse_transform(pca.transform(x.reshape(len(x), -1)))
+
+
+def test_the_constant_model_outputs_its_image_and_codes_nothing(split):
+    x_train, _, x_test, _ = split
+    mean_image = x_train.mean(axis=0)
+    model = constant_model(mean_image)
+    np.testing.assert_allclose(model.reconstruct(x_test[:5]),
+                               np.broadcast_to(mean_image, x_test[:5].shape),
+                               atol=1e-5)
+    np.testing.assert_array_equal(model.encode(x_test[:5]), 0.0)
+    vae = constant_model(mean_image, latent_dim=2, objective="vae")
+    np.testing.assert_allclose(vae.sample(3, seed=0),
+                               np.broadcast_to(mean_image, (3, 28, 28, 1)),
+                               atol=1e-5)
+    z_mean, z_log_var = vae.encode_distribution(x_test[:5])
+    assert not z_mean.any() and not z_log_var.any()
 
 
 # --- PSNR / SSIM -------------------------------------------------------------
@@ -160,15 +273,25 @@ def test_a_denoiser_beats_the_noisy_input_and_a_median_filter(split,
     result = evaluation.evaluate_restoration(denoiser, x_test, GaussianNoise(0.5),
                                              seed=1, path=str(path))
     print("denoising:", result)
-    # The classical baseline: a 3x3 median filter of the same noisy images.
+    # The baselines, from the formula: the noisy input, and the classical
+    # restoration, a 3x3 median filter of the same noisy images.
     noisy = evaluation.corrupt(GaussianNoise(0.5), x_test, seed=1)
-    median = evaluation.psnr_ssim(x_test,
-                                  median_filter(noisy, size=(1, 3, 3, 1)))
+    noisy_psnr = psnr(x_test, noisy)
+    median_psnr = psnr(x_test, median_filter(noisy, size=(1, 3, 3, 1)))
+    assert result["corrupted_psnr"] == pytest.approx(noisy_psnr, rel=1e-4)
+    broken = {"untrained": evaluation.untrained_copy(denoiser, seed=0),
+              "constant": constant_model(x_train.mean(axis=0), 32)}
+    restored = {"trained": result["restored_psnr"], **{
+        name: evaluation.evaluate_restoration(
+            model, x_test, GaussianNoise(0.5), seed=1)["restored_psnr"]
+        for name, model in broken.items()}}
+    print("noisy", noisy_psnr, "median filter", median_psnr)
     # Seeds 0-2 of the model: restored 15.28/15.28/15.20 dB (15.10-15.32
-    # with the training noise reseeded too), noisy 9.36, median 14.14
-    # (untrained: 6.36).
-    assert result["restored_psnr"] > result["corrupted_psnr"] + 4.0
-    assert result["restored_psnr"] > median["psnr"] + 0.3
+    # with the training noise reseeded too), untrained 6.36, constant 11.88;
+    # noisy 9.36, median 14.14.
+    only_the_trained_model_passes(
+        lambda psnr_db: (psnr_db > noisy_psnr + 4.0
+                         and psnr_db > median_psnr + 0.3), restored)
     assert result["num_images"] == len(x_test) and result["num_unchanged"] == 0
     assert "inpainted_psnr" not in result  # noise does not only write zeros
     assert path.stat().st_size > 0
@@ -199,7 +322,6 @@ def test_an_inpainter_fills_the_holes_better_than_zeros_and_the_mean_image(
     result = evaluation.evaluate_restoration(inpainter, x_test, Occlusion(10),
                                              seed=1)
     print("occlusion:", result)
-    assert result["inpainted_psnr"] > result["corrupted_psnr"] + 0.5
     # Occluders on black background change nothing: left out and counted.
     assert result["num_unchanged"] > 0
     assert result["num_images"] + result["num_unchanged"] == len(x_test)
@@ -213,38 +335,55 @@ def test_an_inpainter_fills_the_holes_better_than_zeros_and_the_mean_image(
     changed = np.any(occluded != x_test, axis=(1, 2, 3))
     clean, occluded, hole = x_test[changed], occluded[changed], hole[changed]
     assert np.all(hole.sum(axis=(1, 2, 3)) == 100)
-    restored = np.clip(inpainter.reconstruct(occluded), 0.0, 1.0)
+    assert result["corrupted_psnr"] == pytest.approx(psnr(clean, occluded),
+                                                     rel=1e-4)
     mean_image = x_train.mean(axis=0)
-    in_hole = {
-        "model": psnr_inside(clean, restored, hole),
-        "zero fill": psnr_inside(clean, occluded, hole),
-        "mean-image fill": psnr_inside(clean, np.where(hole, mean_image,
-                                                       occluded), hole),
-    }
-    print("PSNR inside the holes:", in_hole)
-    # Seeds 0-2: model 11.99/11.81/11.93 dB, mean-image fill 9.71, zero
-    # fill 7.98 (untrained: 6.69).
-    assert in_hole["model"] > in_hole["mean-image fill"] + 1.0
-    assert in_hole["model"] > in_hole["zero fill"] + 3.0
+    models = {"trained": inpainter,
+              "untrained": evaluation.untrained_copy(inpainter, seed=0),
+              "constant": constant_model(mean_image, 32)}
+    in_hole, inpainted = {}, {}
+    for name, model in models.items():
+        restored = np.clip(model.reconstruct(occluded), 0.0, 1.0)
+        in_hole[name] = psnr_inside(clean, restored, hole)
+        # The inpainted image keeps the observed (non-zero) pixels.
+        inpainted[name] = psnr(clean, np.where(occluded != 0, occluded,
+                                               restored))
+    assert inpainted["trained"] == pytest.approx(result["inpainted_psnr"],
+                                                 rel=1e-4)
+    zero_fill = psnr_inside(clean, occluded, hole)
+    mean_fill = psnr_inside(clean, np.where(hole, mean_image, occluded), hole)
+    print("PSNR inside the holes: zero fill", zero_fill, "mean-image fill",
+          mean_fill)
+    # Seeds 0-2, in the hole: model 11.99/11.81/11.93 dB, untrained 6.69,
+    # constant 9.71 (the mean-image fill itself); zero fill 7.98.
+    only_the_trained_model_passes(
+        lambda psnr_db: psnr_db > mean_fill + 1.0 and psnr_db > zero_fill + 3.0,
+        in_hole)
+    # Whole inpainted images, seed 0: model 18.20 dB, untrained 6.82,
+    # constant 15.24; the occluded input 16.93.
+    only_the_trained_model_passes(
+        lambda psnr_db: psnr_db > psnr(clean, occluded) + 0.5, inpainted)
 
 
-def test_restoration_refuses_a_corruption_that_changes_nothing(autoencoder,
-                                                               split):
+def test_restoration_refuses_a_corruption_that_changes_nothing(
+        untrained_autoencoder, split):
     with pytest.raises(ValueError, match="left every image unchanged"):
-        evaluation.evaluate_restoration(autoencoder, split[2][:8],
+        evaluation.evaluate_restoration(untrained_autoencoder, split[2][:8],
                                         GaussianNoise(0.0), seed=0)
 
 
-def test_restoration_refuses_images_outside_the_unit_range(autoencoder, split):
+def test_restoration_refuses_images_outside_the_unit_range(
+        untrained_autoencoder, split):
     with pytest.raises(ValueError, match=r"`x_clean` must be scaled to \[0, 1\]"
                        r"\. Received: x_clean with values in \[0, 255\]"):
-        evaluation.evaluate_restoration(autoencoder, split[2][:8] * 255,
+        evaluation.evaluate_restoration(untrained_autoencoder, split[2][:8] * 255,
                                         GaussianNoise(0.5), seed=0)
 
 
 # --- Compression against PCA -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_code_compresses_better_than_pca_and_the_mean_image(
         autoencoder, split, tmp_path):
     x_train, _, x_test, _ = split
@@ -258,37 +397,51 @@ def test_the_code_compresses_better_than_pca_and_the_mean_image(
     eigenvalues, eigenvectors = np.linalg.eigh(np.cov(flat_train.T))
     basis = eigenvectors[:, np.argsort(eigenvalues)[::-1][:16]].T
     projected = (flat_test - mean) @ basis.T @ basis + mean
-    assert result["pca_mse"] == pytest.approx(np.mean((projected - flat_test) ** 2),
-                                              rel=1e-5)
-    assert result["mean_image_mse"] == pytest.approx(
-        np.mean((flat_test - mean) ** 2), rel=1e-6)
+    pca_mse = np.mean((projected - flat_test) ** 2)
+    mean_image_mse = np.mean((flat_test - mean) ** 2)
+    assert result["pca_mse"] == pytest.approx(pca_mse, rel=1e-5)
+    assert result["mean_image_mse"] == pytest.approx(mean_image_mse, rel=1e-6)
     assert result["num_components"] == 16
-    # Seeds 0-2: autoencoder 0.0245/0.0240/0.0240, PCA 0.0276, mean image
-    # 0.0668 (untrained: 0.23).
-    assert result["ae_mse"] < result["pca_mse"]
-    assert result["ae_mse"] < 0.5 * result["mean_image_mse"]
+    models = {"untrained": evaluation.untrained_copy(autoencoder, seed=0),
+              "constant": constant_model(x_train.mean(axis=0))}
+    mse = {"trained": result["ae_mse"], **{
+        name: float(np.mean((model.reconstruct(x_test).reshape(len(x_test), -1)
+                             - flat_test) ** 2))
+        for name, model in models.items()}}
+    # Seeds 0-2: autoencoder 0.0245/0.0240/0.0240, untrained 0.231,
+    # constant 0.0668 (the mean image's); PCA 0.0276, mean image 0.0668.
+    only_the_trained_model_passes(
+        lambda error: error < pca_mse and error < 0.5 * mean_image_mse, mse)
     assert (tmp_path / "pca.png").stat().st_size > 0
 
 
 # --- Classification from the code --------------------------------------------
 
 
-def test_a_frozen_classifier_trains_only_its_head(autoencoder, split):
+def test_a_frozen_classifier_trains_only_its_head(untrained_autoencoder,
+                                                  split):
+    autoencoder = untrained_autoencoder
     x_train, y_train = split[0][:256], split[1][:256]
     before = [w.copy() for w in autoencoder.get_weights()]
     classifier = evaluation.build_classifier(autoencoder, 10, seed=0)
     assert len(classifier.trainable_weights) == 2  # kernel and bias of the head
     encoder_before = [w.copy() for w in classifier.layers[1].get_weights()]
+    head_before = classifier.get_layer("class_probabilities").get_weights()
     classifier.compile("adam", "sparse_categorical_crossentropy")
-    classifier.fit(x_train, y_train, epochs=1, verbose=0)
+    classifier.fit(x_train, y_train, epochs=1, batch_size=256, verbose=0)
     for a, b in zip(encoder_before, classifier.layers[1].get_weights()):
         np.testing.assert_array_equal(a, b)
     for a, b in zip(before, autoencoder.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # The one step did train the head.
+    assert not np.array_equal(
+        head_before[0], classifier.get_layer("class_probabilities").get_weights()[0])
     assert classifier.output.shape == (None, 10)
 
 
-def test_fine_tuning_changes_a_copy_of_the_encoder_only(autoencoder, split):
+def test_fine_tuning_changes_a_copy_of_the_encoder_only(untrained_autoencoder,
+                                                        split):
+    autoencoder = untrained_autoencoder
     x_train, y_train = split[0][:256], split[1][:256]
     before = [w.copy() for w in autoencoder.get_weights()]
     classifier = evaluation.build_classifier(autoencoder, 10,
@@ -296,14 +449,15 @@ def test_fine_tuning_changes_a_copy_of_the_encoder_only(autoencoder, split):
     np.testing.assert_allclose(classifier.layers[1].predict(x_train[:4], verbose=0),
                                autoencoder.encode(x_train[:4]), atol=1e-6)
     classifier.compile("adam", "sparse_categorical_crossentropy")
-    classifier.fit(x_train, y_train, epochs=1, verbose=0)
+    classifier.fit(x_train, y_train, epochs=1, batch_size=256, verbose=0)
     assert not np.allclose(classifier.layers[1].predict(x_train[:4], verbose=0),
                            autoencoder.encode(x_train[:4]))
     for a, b in zip(before, autoencoder.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_a_vae_classifier_reads_z_mean(vae, split):
+def test_a_vae_classifier_reads_z_mean(untrained_vae, split):
+    vae = untrained_vae
     classifier = evaluation.build_classifier(vae, 3, freeze_encoder=False,
                                              seed=0)
     code = classifier.layers[1](split[2][:4])
@@ -317,7 +471,9 @@ def test_a_vae_classifier_reads_z_mean(vae, split):
     assert not any("z_log_var" in w.path for w in classifier.weights)
 
 
-def test_build_classifier_refuses_bad_models_and_class_counts(autoencoder):
+def test_build_classifier_refuses_bad_models_and_class_counts(
+        untrained_autoencoder):
+    autoencoder = untrained_autoencoder
     with pytest.raises(ValueError, match="`autoencoder` must be a keras_ae "
                        "AutoEncoder.*Received: autoencoder of type Sequential"):
         evaluation.build_classifier(keras.Sequential([keras.layers.Dense(2)]), 10)
@@ -357,15 +513,29 @@ def test_a_classifier_on_backbone_features_reads_the_map_before_the_code(split):
 
 
 def test_fine_tuning_augments_images_in_training_only(split):
-    x_train, y_train = split[0][:200], split[1][:200]
+    x_train, y_train = split[0][:128], split[1][:128]
     model = keras_ae.build_autoencoder("conv", (28, 28, 1), 4, filters=(4, 8))
     before = [w.copy() for w in model.get_weights()]
+    # One step: the batch is the whole set.
     classifier = evaluation.fine_tune_classifier(model, x_train, y_train,
-                                                 epochs=1, seed=0)
+                                                 epochs=1, batch_size=128,
+                                                 seed=0)
     augmentation = classifier.get_layer("augmentation")
     assert [layer.name for layer in augmentation.layers] == [
         "random_shift", "random_rotation"]
-    # Deterministic at inference: the augmentation layers pass inputs through.
+    # The images go through it first, so `fit`, which calls the model in
+    # training mode, trains on shifted and rotated images ...
+    assert classifier.layers[1] is augmentation
+    images = x_train[:16]
+    moved = keras.ops.convert_to_numpy(augmentation(images, training=True))
+    assert moved.shape == images.shape
+    changed = np.mean(np.any(np.abs(moved - images) > 1e-3, axis=(1, 2, 3)))
+    assert changed > 0.9, changed
+    # ... with the digit's ink kept (moved and turned, not erased) ...
+    assert abs(moved.sum() / images.sum() - 1.0) < 0.25
+    # ... while at inference they pass unchanged: predictions are repeatable.
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(augmentation(images, training=False)), images)
     np.testing.assert_array_equal(classifier.predict(x_train[:8], verbose=0),
                                   classifier.predict(x_train[:8], verbose=0))
     for a, b in zip(before, model.get_weights()):
@@ -374,7 +544,7 @@ def test_fine_tuning_augments_images_in_training_only(split):
                        r"images .* Received: x with shape \(200, 6\)"):
         sequences = keras_ae.build_autoencoder("dense", (6,), 2)
         evaluation.fine_tune_classifier(sequences, np.zeros((200, 6), "float32"),
-                                        y_train, epochs=1)
+                                        split[1][:200], epochs=1)
 
 
 def test_the_fine_tuned_head_starts_as_the_linear_probe(split):
@@ -408,34 +578,71 @@ def test_stratified_subsets_take_n_per_class_with_the_seed():
     assert len(evaluation.stratified_subset(y, None)) == len(y)
 
 
+def pca_probe_accuracy(x_train, y_train, index, x_test, y_test, components):
+    """Logistic regression on standardized PCA features, all from scikit-learn.
+
+    PCA is fitted on all of `x_train` (unlabelled, as the autoencoder was),
+    the classifier on the labelled subset `index`.
+    """
+    flat_train = x_train.reshape(len(x_train), -1)
+    pca = PCA(components, random_state=0).fit(flat_train)
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    classifier.fit(pca.transform(flat_train[index]), y_train[index])
+    return float(classifier.score(pca.transform(x_test.reshape(len(x_test), -1)),
+                                  y_test))
+
+
 @pytest.mark.slow
 def test_the_probe_reads_the_code_as_well_as_pca_features(autoencoder, split):
+    """The linear probe on the frozen code, against PCA features of its size.
+
+    No assertion on the fine-tuned classifier here: at this budget (a dense
+    encoder pretrained 5 epochs, 40 fine-tuning steps) fine-tuning the same
+    network from scratch does better than fine-tuning the pretrained one
+    (seed 0: 0.754 against 0.696 with 10 labels a class, 0.874 against 0.840
+    with 100, 0.760 against 0.418 with all), so no margin separates the
+    pretrained encoder from an untrained one. Where pretraining pays, the
+    quality benchmark's classifier task holds the fine-tuned conv encoder to
+    the keras.io convnet (`tests/test_quality_benchmark.py` re-derives its
+    verdicts); notebook 5 compares it with the same network from scratch.
+    """
     x_train, y_train, x_test, y_test = split
-    result = evaluation.evaluate_classification(
-        autoencoder, x_train[:1500], y_train[:1500], x_test, y_test,
-        labels_per_class=(10, 100, None), seed=0, fine_tune_steps=40)
-    print("classification:", result)
-    assert result["majority_accuracy"] < 0.15
+    x_train, y_train = x_train[:1500], y_train[:1500]
+    labels_per_class = (10, 100, None)
+    models = {"trained": autoencoder,
+              "untrained": evaluation.untrained_copy(autoencoder, seed=0),
+              "constant": constant_model(x_train.mean(axis=0))}
+    results = {name: evaluation.evaluate_classification(
+        model, x_train, y_train, x_test, y_test,
+        labels_per_class=labels_per_class, seed=0, fine_tune_steps=0)
+        for name, model in models.items()}
+    print("classification:", results)
+    majority = np.bincount(y_test).max() / len(y_test)
+    assert results["trained"]["majority_accuracy"] == pytest.approx(majority)
+    assert majority < 0.15
     # Seeds 0-2 of the model (and of the labelled subsets), probe / PCA:
     # 10 labels 0.756/0.716, 0.738/0.682, 0.744/0.668; 100 labels
     # 0.812/0.830, 0.840/0.836, 0.834/0.816; all 0.830/0.830, 0.834/0.830,
-    # 0.840/0.830. An untrained encoder's probe: 0.46, 0.59, 0.58.
-    for tag in ("10", "100", "all"):
-        assert result[f"probe_accuracy_{tag}"] >= (
-            result[f"pca_accuracy_{tag}"] - 0.05), tag
-    assert result["probe_accuracy_100"] > result["probe_accuracy_10"] - 0.02
+    # 0.840/0.830. Untrained encoder's probe: 0.456, 0.586, 0.580; constant
+    # code: 0.098, 0.098, 0.088.
+    for per_class in labels_per_class:
+        tag = "all" if per_class is None else str(per_class)
+        index = evaluation.stratified_subset(y_train, per_class, seed=0)
+        pca_accuracy = pca_probe_accuracy(x_train, y_train, index, x_test,
+                                          y_test, 16)
+        assert results["trained"][f"pca_accuracy_{tag}"] == pytest.approx(
+            pca_accuracy, abs=0.01), tag
+        only_the_trained_model_passes(
+            lambda accuracy, pca_accuracy=pca_accuracy: (
+                accuracy >= pca_accuracy - 0.05),
+            {name: result[f"probe_accuracy_{tag}"]
+             for name, result in results.items()})
     # Logistic regression on the 784 pixels beats the 16-number code with
-    # 100 and all labels (0.84-0.87): no assertion against it. Nor is the
-    # fine-tuned classifier held to a baseline here: 40 steps of the zoo's
-    # recipe (shifts, rotations, dropout 0.5) on a dense encoder reach only
-    # 0.37-0.50 with any number of labels (0.76-0.82 after 240 steps, still
-    # below the probe); the quality benchmark compares it with a convnet.
-    for tag in ("10", "100", "all"):
-        assert result[f"fine_tuned_accuracy_{tag}"] > (
-            result["majority_accuracy"] + 0.15), tag
+    # 100 and all labels (0.866-0.870): no assertion against it.
 
 
-def test_classification_refuses_mismatched_labels(autoencoder, split):
+def test_classification_refuses_mismatched_labels(untrained_autoencoder, split):
+    autoencoder = untrained_autoencoder
     x_train, y_train, x_test, y_test = split
     with pytest.raises(ValueError, match=r"`y_train` must hold one label per "
                        r"example of `x_train`. Received: 4000 examples in "
@@ -506,7 +713,8 @@ def test_iw_nll_tightens_towards_the_exact_nll_as_k_grows():
     assert np.mean(ones) == pytest.approx(elbo, abs=0.1)
 
 
-def test_negative_elbo_is_the_models_own_loss(vae, split):
+def test_negative_elbo_is_the_models_own_loss(untrained_vae, split):
+    vae = untrained_vae
     x = split[2][:300]
     result = evaluation.negative_elbo(vae, x, num_samples=20)
     z_mean, z_log_var = vae.encode_distribution(x)
@@ -517,45 +725,67 @@ def test_negative_elbo_is_the_models_own_loss(vae, split):
     assert result["negative_elbo"] == pytest.approx(np.mean(losses), rel=5e-3)
 
 
+def independent_pixels_nll(x_train, x):
+    """NLL (nats) of `x` when each pixel is a Bernoulli of the mean training image.
+
+    The trivial model, in the convention of `keras_ae.evaluation` (grey
+    levels as Bernoulli targets, probabilities clipped to [1e-7, 1 - 1e-7]).
+    """
+    mean_image = np.clip(x_train.mean(axis=0).astype("float64"), 1e-7, 1 - 1e-7)
+    pixels = x.astype("float64")
+    return float(np.mean(-np.sum(pixels * np.log(mean_image) + (1 - pixels)
+                                 * np.log(1 - mean_image), axis=(1, 2, 3))))
+
+
+@pytest.mark.slow
 def test_on_digits_iw_nll_is_below_the_elbo_and_a_pixel_model(vae, split):
-    x = split[2][:200]
+    x_train, _, x, _ = split
+    x = x[:200]
     elbo = evaluation.negative_elbo(vae, x, num_samples=10, seed=0)
     iw = {k: evaluation.importance_weighted_nll(vae, x, k=k, seed=0)["iw_nll"]
           for k in (1, 5, 50)}
-    # The trivial model: every pixel an independent Bernoulli whose mean is
-    # the mean training image, in the same convention (see evaluation).
-    mean_image = np.clip(split[0].mean(axis=0).astype("float64"), 1e-7,
-                         1 - 1e-7)
-    pixels = x.astype("float64")
-    independent_nll = float(np.mean(-np.sum(
-        pixels * np.log(mean_image) + (1 - pixels) * np.log(1 - mean_image),
-        axis=(1, 2, 3))))
+    independent_nll = independent_pixels_nll(x_train, x)
+    constant = constant_model(x_train.mean(axis=0), latent_dim=2,
+                              objective="vae")
+    figures = {"trained": elbo["negative_elbo"], **{
+        name: evaluation.negative_elbo(model, x, num_samples=10,
+                                       seed=0)["negative_elbo"]
+        for name, model in (("untrained", evaluation.untrained_copy(vae, 0)),
+                            ("constant", constant))}}
     print("digits VAE: neg. ELBO", elbo, "IW-NLL", iw,
           "independent pixels", independent_nll)
+    # The constant VAE is the independent-pixel model (its KL term is 0).
+    assert figures["constant"] == pytest.approx(independent_nll, rel=1e-3)
+    # Seeds 0-2: neg. ELBO 178.9/182.3/183.1, untrained 543.5, constant
+    # 206.7 (independent pixels 206.7 nats).
+    only_the_trained_model_passes(lambda nll: nll < independent_nll - 10.0,
+                                  figures)
+    # Properties of the bounds, true of any VAE (not quality checks): the
+    # importance-weighted estimate tightens with k, and at k=1 it is a
+    # one-sample negative ELBO, equal in expectation.
     assert iw[50] < elbo["negative_elbo"]
-    # Seeds 0-2: neg. ELBO 178.9/182.3/183.1, IW-NLL (k=50) 177.8/181.3/182.2,
-    # independent pixels 206.7 nats (untrained: 543).
-    assert elbo["negative_elbo"] < independent_nll - 10.0
     assert iw[1] >= iw[5] - 0.2 and iw[5] >= iw[50] - 0.2
-    # At k=1 the estimate is a one-sample negative ELBO: equal in expectation.
     ones = [evaluation.importance_weighted_nll(vae, x, k=1, seed=s)["iw_nll"]
             for s in range(10)]
     assert np.mean(ones) == pytest.approx(elbo["negative_elbo"], rel=5e-3)
 
 
-def test_likelihoods_need_a_vae_and_unit_range_images(autoencoder, vae, split):
+def test_likelihoods_need_a_vae_and_unit_range_images(untrained_autoencoder,
+                                                      untrained_vae, split):
     with pytest.raises(ValueError, match="`vae` must be a keras_ae "
                        "VariationalAutoEncoder.*Received: vae of type AutoEncoder"):
-        evaluation.negative_elbo(autoencoder, split[2][:4])
+        evaluation.negative_elbo(untrained_autoencoder, split[2][:4])
     with pytest.raises(ValueError, match=r"`x` must be scaled to \[0, 1\]. "
                        r"Received: x with values in \[-1, 1\]"):
-        evaluation.importance_weighted_nll(vae, split[2][:4] * 2 - 1, k=2)
+        evaluation.importance_weighted_nll(untrained_vae, split[2][:4] * 2 - 1,
+                                           k=2)
 
 
 # --- Generation --------------------------------------------------------------
 
 
-def test_generation_figures_are_written(vae, split, tmp_path):
+def test_generation_figures_are_written(untrained_vae, split, tmp_path):
+    vae = untrained_vae
     x_test = split[2]
     evaluation.plot_samples(vae, str(tmp_path / "samples.png"), num_samples=16)
     evaluation.plot_interpolations(vae, x_test[:2], x_test[2:4],
@@ -567,17 +797,13 @@ def test_generation_figures_are_written(vae, split, tmp_path):
 
 
 @pytest.mark.slow
-def test_samples_and_reconstructions_are_recognised_as_digits(autoencoder,
-                                                              split):
-    x_train, y_train, x_test, y_test = split
-    # Two epochs: about 92 % on the held-out digits, enough to judge.
-    classifier = evaluation.train_reference_classifier(x_train, y_train,
-                                                       epochs=2, seed=0)
+def test_samples_and_reconstructions_are_recognised_as_digits(
+        autoencoder, split, reference_classifier):
+    x_train, _, x_test, y_test = split
+    classifier = reference_classifier
     # An 8-number code: the 2-number `vae` fixture draws 4-7 digit classes
     # only, and its samples are no closer to real digits than noise's.
     generator = train(x_train, latent_dim=8, variational=True)
-    result = evaluation.evaluate_generation(generator, classifier, x_test,
-                                            num_samples=len(x_test), seed=0)
     # The baseline ignores how pixels go together: each pixel drawn on its
     # own from a normal law with its training mean and standard deviation.
     rng = np.random.default_rng(0)
@@ -586,24 +812,39 @@ def test_samples_and_reconstructions_are_recognised_as_digits(autoencoder,
     noise_distance = evaluation.frechet_distance(
         evaluation.classifier_features(classifier, x_test),
         evaluation.classifier_features(classifier, noise.astype("float32")))
-    print("generation:", result, "independent pixels:", noise_distance)
-    # Seeds 0-2: distance 44.4/43.8/43.5 (independent pixels 66.3), 10/9/10
-    # classes covered (untrained: 145.5, one class).
-    assert result["frechet_distance"] < 0.8 * noise_distance
-    assert result["classes_covered"] >= 8
+    generators = {
+        "trained": generator,
+        "untrained": evaluation.untrained_copy(generator, seed=0),
+        "constant": constant_model(x_train.mean(axis=0), 8, objective="vae")}
+    results = {name: evaluation.evaluate_generation(
+        model, classifier, x_test, num_samples=len(x_test), seed=0)
+        for name, model in generators.items()}
+    print("generation:", results, "independent pixels:", noise_distance)
+    # Seeds 0-2 (judged by the session's classifier): distance
+    # 71.3/71.2/70.1, untrained 217.7, constant 201.5 (independent pixels
+    # 115.0); classes covered 10/9/10, untrained 1, constant 1.
+    only_the_trained_model_passes(
+        lambda result: (result["frechet_distance"] < 0.8 * noise_distance
+                        and result["classes_covered"] >= 8), results)
 
     # The classifier finds the digit in the reconstructions about as often
     # as in PCA's reconstructions from as many numbers.
-    agreement = evaluation.reconstruction_agreement(autoencoder, classifier,
-                                                    x_test, y_test)
-    pca = evaluation.fit_pca(x_train.reshape(len(x_train), -1), 16)
-    pca_images = pca.inverse_transform(pca.transform(
-        x_test.reshape(len(x_test), -1))).reshape(x_test.shape)
+    pca_images = pca_reconstruction(x_train, x_test, 16).reshape(x_test.shape)
     pca_agreement = np.mean(classifier.predict(
-        np.clip(pca_images, 0.0, 1.0), verbose=0).argmax(axis=1) == y_test)
+        np.clip(pca_images, 0.0, 1.0).astype("float32"),
+        verbose=0).argmax(axis=1) == y_test)
+    reconstructors = {
+        "trained": autoencoder,
+        "untrained": evaluation.untrained_copy(autoencoder, seed=0),
+        "constant": constant_model(x_train.mean(axis=0))}
+    agreement = {name: evaluation.reconstruction_agreement(
+        model, classifier, x_test, y_test)["reconstruction_agreement"]
+        for name, model in reconstructors.items()}
     print("reconstruction agreement:", agreement, "PCA:", pca_agreement)
-    # Seeds 0-2: 0.836/0.842/0.828, PCA 0.848 (untrained: 0.11).
-    assert agreement["reconstruction_agreement"] >= pca_agreement - 0.05
+    # Seeds 0-2: 0.880/0.880/0.868, untrained 0.106, constant 0.106; PCA
+    # 0.874.
+    only_the_trained_model_passes(
+        lambda share: share >= pca_agreement - 0.05, agreement)
 
 
 # --- Anomaly detection -------------------------------------------------------
@@ -633,14 +874,18 @@ def test_anomaly_auc_agrees_with_sklearn_on_fixed_scores():
     assert result["precision"] == pytest.approx(labels[flagged].mean())
 
 
-def test_reconstruction_errors_are_per_example_mses(autoencoder, split):
+def test_reconstruction_errors_are_per_example_mses(untrained_autoencoder,
+                                                    split):
+    autoencoder = untrained_autoencoder
     x = split[2][:20]
     expected = np.mean((autoencoder.reconstruct(x) - x) ** 2, axis=(1, 2, 3))
     np.testing.assert_allclose(evaluation.reconstruction_errors(autoencoder, x),
                                expected, rtol=1e-5)
 
 
-def test_the_threshold_is_a_quantile_of_training_scores_only(autoencoder, split):
+def test_the_threshold_is_a_quantile_of_training_scores_only(
+        untrained_autoencoder, split):
+    autoencoder = untrained_autoencoder
     scores = np.arange(101.0)
     assert evaluation.choose_threshold(scores, 0.9) == pytest.approx(90.0)
     x_train, _, x_test, y_test = split
@@ -657,7 +902,8 @@ def test_the_threshold_is_a_quantile_of_training_scores_only(autoencoder, split)
     assert flipped["threshold"] == result["threshold"]
 
 
-def test_anomaly_detection_refuses_bad_inputs(autoencoder, split):
+def test_anomaly_detection_refuses_bad_inputs(untrained_autoencoder, split):
+    autoencoder = untrained_autoencoder
     x_train, _, x_test, y_test = split
     with pytest.raises(ValueError, match="`train_scores` must be a non-empty"):
         evaluation.choose_threshold([], 0.99)
@@ -684,16 +930,35 @@ def test_digit_anomalies_are_found_as_well_as_by_pca(autoencoder, split,
         autoencoder, x_train, y_train, x_test, y_test, normal_class=8, epochs=6,
         seed=0, path=str(tmp_path / "scores.png"))
     is_anomaly = (y_test != 8).astype(int)
-    # A detector without a model: the distance to the mean normal image.
-    mean_image = x_train[y_train == 8].mean(axis=0)
+    normal = x_train[y_train == 8]
+    # Two detectors without a trained model: PCA (16 components) fitted on
+    # the normal digits, and the distance to the mean normal image.
+    pca_auc = roc_auc_score(is_anomaly, np.mean(
+        (pca_reconstruction(normal, x_test, 16)
+         - x_test.reshape(len(x_test), -1)) ** 2, axis=1))
     mean_image_auc = roc_auc_score(
-        is_anomaly, np.mean((x_test - mean_image) ** 2, axis=(1, 2, 3)))
-    print("digit anomalies (8 normal):", result, "mean image:", mean_image_auc)
-    # Seeds 0-2: AUC 0.901/0.893/0.902, PCA 0.912, mean image 0.841
-    # (untrained: 0.73; 3 epochs: 0.874-0.897).
-    assert result["roc_auc"] >= result["pca_roc_auc"] - 0.05
-    assert result["roc_auc"] > mean_image_auc + 0.02
+        is_anomaly, np.mean((x_test - normal.mean(axis=0)) ** 2, axis=(1, 2, 3)))
+    assert result["pca_roc_auc"] == pytest.approx(pca_auc, abs=1e-3)
+    # The broken models score the same digits: the copy of the architecture
+    # that `evaluate_digit_anomaly` trains, before training, and a model that
+    # outputs the mean normal image whatever its input.
+    aucs = {"trained": result["roc_auc"], **{
+        name: evaluation.evaluate_anomaly_detection(
+            model, normal, x_test, is_anomaly)["roc_auc"]
+        for name, model in (
+            ("untrained", evaluation.untrained_copy(autoencoder, seed=0)),
+            ("constant", constant_model(normal.mean(axis=0))))}}
+    print("digit anomalies (8 normal):", result, "PCA:", pca_auc,
+          "mean image:", mean_image_auc)
+    # Seeds 0-2: AUC 0.901/0.893/0.902, untrained 0.732, constant 0.841
+    # (the mean image's); PCA 0.912, mean image 0.841 (3 epochs:
+    # 0.874-0.897).
+    only_the_trained_model_passes(
+        lambda auc: auc >= pca_auc - 0.05 and auc > mean_image_auc + 0.02, aucs)
     assert result["anomaly_share"] == pytest.approx(np.mean(is_anomaly))
+    # The threshold's calibration, a property of any model that scores
+    # training and held-out normal digits alike (not a quality check): the
+    # 0.99 quantile of the training scores flags few held-out normal digits.
     assert result["false_positive_rate"] < 0.2
     for a, b in zip(before, autoencoder.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -730,24 +995,42 @@ def test_the_yahoo_task_trains_on_normal_windows_only():
         timeseries.make_yahoo_task(train_fraction=0.5)
 
 
+def test_noise_hides_the_yahoo_spikes_from_a_model_that_outputs_zeros():
+    clean = timeseries.make_yahoo_task()
+    noisy = timeseries.make_yahoo_task(noise=1.0, seed=0)
+    # The noise has the clean training windows' standard deviation, drawn
+    # from the seed alone.
+    added = noisy["series"] - clean["series"]
+    assert np.std(added) == pytest.approx(clean["scale"], rel=0.05)
+    np.testing.assert_array_equal(
+        noisy["series"], timeseries.make_yahoo_task(noise=1.0, seed=0)["series"])
+    assert not np.array_equal(
+        noisy["series"], timeseries.make_yahoo_task(noise=1.0, seed=1)["series"])
+    np.testing.assert_array_equal(noisy["y_test"], clean["y_test"])
+    assert noisy["noise"] == 1.0 and clean["noise"] == 0.0
+
+    # A window's mean square (the score of a zero output) ranks every
+    # anomalous window of the clean series first, and not of the noisy one.
+    def zero_output_auc(task):
+        return roc_auc_score(task["y_test"],
+                             np.mean(task["x_test"] ** 2, axis=(1, 2)))
+
+    assert zero_output_auc(clean) == 1.0
+    assert zero_output_auc(noisy) < 0.9
+    with pytest.raises(ValueError, match=r"`noise` must be a finite number "
+                       r">= 0. Received: noise=-1"):
+        timeseries.make_yahoo_task(noise=-1)
+
+
 @pytest.fixture(scope="module")
 def noisy_yahoo_task():
-    """The Yahoo task with normal noise added to the series.
+    """The Yahoo task with one training standard deviation of noise.
 
-    On the series itself the task is too easy to tell a model from none: the
-    labelled spikes give their windows so much energy that a model that
-    outputs zeros (its score is the window's mean square) reaches an AUC of
-    1.0, and so does PCA with 2 or more components. Noise of one training
-    standard deviation (that of the centred training windows) brings them to
-    0.87 and 0.93 (4 components).
+    On the series itself a model that outputs zeros reaches an AUC of 1.0,
+    and so does PCA with 2 or more components; the noise brings them to 0.87
+    and 0.93 (4 components).
     """
-    series, labels = timeseries.load_yahoo()
-    scale = timeseries.make_yahoo_task()["scale"]
-    noise = np.random.default_rng(0).normal(0.0, scale, series.shape)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(timeseries, "load_yahoo",
-                      lambda: ((series + noise).astype("float32"), labels))
-        return timeseries.make_yahoo_task()
+    return timeseries.make_yahoo_task(noise=1.0, seed=0)
 
 
 @pytest.mark.slow
@@ -759,17 +1042,31 @@ def noisy_yahoo_task():
 def test_sequence_autoencoders_find_noisy_yahoo_anomalies_as_well_as_pca(
         noisy_yahoo_task, family, epochs, options):
     task = noisy_yahoo_task
+    x_train, x_test = task["x_train"], task["x_test"]
     zero_output_auc = roc_auc_score(task["y_test"],
-                                    np.mean(task["x_test"] ** 2, axis=(1, 2)))
+                                    np.mean(x_test ** 2, axis=(1, 2)))
+    pca_auc = roc_auc_score(task["y_test"], np.mean(
+        (pca_reconstruction(x_train, x_test, 4)
+         - x_test.reshape(len(x_test), -1)) ** 2, axis=1))
     result = timeseries.evaluate_timeseries_anomaly(
         family, task=task, latent_dim=4, epochs=epochs, seed=0, **options)
-    print(f"noisy yahoo, {family}:", result, "zero output:", zero_output_auc)
-    assert result["pca_roc_auc"] < 0.97 and zero_output_auc < 0.9  # not trivial
+    assert result["pca_roc_auc"] == pytest.approx(pca_auc, abs=1e-3)
+    # The model `evaluate_timeseries_anomaly` trains, before training.
+    keras.utils.set_random_seed(0)
+    untrained = keras_ae.build_autoencoder(
+        family, x_train.shape[1:], 4, reconstruction_loss="mse",
+        output_activation="linear", **options)
+    aucs = {"trained": result["roc_auc"],
+            "untrained": evaluation.evaluate_anomaly_detection(
+                untrained, x_train, x_test, task["y_test"])["roc_auc"],
+            "constant": zero_output_auc}
+    print(f"noisy yahoo, {family}:", result, "PCA:", pca_auc)
+    assert pca_auc < 0.97 and zero_output_auc < 0.9  # not trivial
     # Seeds 0-2: lstm 0.955/0.941/0.956, transformer 0.972/0.965/0.968, PCA
     # 0.930 (with another draw of the noise: lstm 0.959/0.939/0.960,
-    # transformer 0.972/0.962/0.964, PCA 0.917). Untrained: lstm 0.86,
-    # transformer 0.64.
-    assert result["roc_auc"] >= result["pca_roc_auc"] - 0.02
+    # transformer 0.972/0.962/0.964, PCA 0.917). Untrained: lstm 0.860,
+    # transformer 0.643; zero output (the constant model) 0.871.
+    only_the_trained_model_passes(lambda auc: auc >= pca_auc - 0.02, aucs)
     assert result["num_anomalies"] > 0
 
 
@@ -789,6 +1086,8 @@ def test_evaluate_model_writes_metrics_and_figures(vae, split, tmp_path):
     for task in ("denoising", "occlusion", "pca_comparison", "classification",
                  "likelihood", "anomaly_detection"):
         assert task in metrics
+    # A property of the two bounds for any VAE (their quality is tested
+    # above): the metrics hold both, the importance-weighted one the tighter.
     likelihood = metrics["likelihood"]
     assert likelihood["iw_nll"] <= likelihood["negative_elbo"] + 1.0
     for name in ("restoration_noise.png", "restoration_occlusion.png",
@@ -806,8 +1105,9 @@ def test_evaluate_model_writes_metrics_and_figures(vae, split, tmp_path):
                                   labels_per_class=(2,))
 
 
-def test_evaluate_model_checks_everything_before_writing(autoencoder, split,
-                                                         tmp_path):
+def test_evaluate_model_checks_everything_before_writing(untrained_autoencoder,
+                                                         split, tmp_path):
+    autoencoder = untrained_autoencoder
     x_train, y_train, x_test, y_test = split
     output_dir = tmp_path / "evaluation"
     with pytest.raises(ValueError, match=r"`x_test` must be scaled to \[0, 1\]"):
@@ -837,7 +1137,12 @@ def test_the_evaluate_command_writes_metrics_and_figures(autoencoder, tmp_path,
     with open(output_dir / "metrics.json") as f:
         metrics = json.load(f)
     assert metrics["data"] == {"num_train": 4000, "num_test": 1000}
-    assert metrics["classification"]["probe_accuracy_10"] > 0.3
+    # What the command writes, not how good it is (the applications' tests
+    # above hold each figure to its baselines).
+    classification = metrics["classification"]
+    assert {"probe_accuracy_10", "pca_accuracy_10", "pixels_accuracy_10",
+            "fine_tuned_accuracy_10"} <= set(classification)
+    assert all(0.0 <= value <= 1.0 for value in classification.values())
     for name in ("restoration_noise.png", "latent_space.png",
                  "anomaly_scores.png"):
         assert (output_dir / name).stat().st_size > 0

@@ -1,35 +1,47 @@
 """Tests of `keras_ae.export`: SavedModels for TF Serving and TensorFlow Lite.
 
-Every registered family is exported as an AE and as a VAE (briefly trained on
-the embedded digits, so that outputs and quantization ranges are those of a
-real model), then checked through the paths a deployment takes: REST bodies
-parsed as TF Serving does and fed to the loaded signatures, `saved_model_cli`,
-and the LiteRT interpreter in float32 and quantized.
+The contract suite (`tests/test_contract.py`) exports every family x
+objective pair and checks its SavedModel signatures and its float
+`serving_default` TensorFlow Lite model against Keras. What is special to
+export is here: every family as an AE and as a VAE briefly trained on the
+embedded digits (so that quantization ranges are those of a real model),
+quantized within bounds; the `encode` and `decode` TensorFlow Lite models of
+every family; TF Serving's layout, `models.config` and REST bodies parsed as
+TF Serving does; `saved_model_cli`; the command line; and every refusal.
 """
 
 import dataclasses
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import time
 import warnings
+import zipfile
 
 import keras
 import numpy as np
 import pytest
+import settings
 import tensorflow as tf
+from google.protobuf import text_format
+from lock_holder import held
+from serving_rest import rest_request_to_tensors
+from serving_rest import tensors_to_rest_response
+from tensorflow_serving.config import model_server_config_pb2
 
+from keras_ae import build_autoencoder
 from keras_ae import cli
 from keras_ae import export
+from keras_ae import io
+from keras_ae.data import load_digits
 from keras_ae.export import export_utils
 from keras_ae.export import saved_model as saved_model_lib
 from keras_ae.export import tflite as tflite_lib
-from keras_ae.data import load_digits
 from keras_ae.objectives import AutoEncoder
-from keras_ae import build_autoencoder
 from keras_ae.registry import list_autoencoders
-from serving_rest import rest_request_to_tensors
-from serving_rest import tensors_to_rest_response
 
 INPUT_SHAPE = (28, 28, 1)
 LATENT_DIM = 4
@@ -46,6 +58,9 @@ FAMILY_OPTIONS = {
 KINDS = {"ae": False, "vae": True}
 CASES = [(family, kind) for family in list_autoencoders() for kind in KINDS]
 CASE_IDS = [f"{family}-{kind}" for family, kind in CASES]
+# What does not depend on the family (REST parsing, the signatures' input
+# checks) is checked on one.
+DENSE_CASES = [("dense", kind) for kind in KINDS]
 
 # Parity with Keras (max abs difference over every output value).
 SAVED_MODEL_TOLERANCE = 1e-5
@@ -157,11 +172,6 @@ def _keras_outputs(model, signature, inputs):
     return {"z": np.asarray(outputs)}
 
 
-def _signature_inputs(case, signature, batch=None):
-    x = case.x if batch is None else case.x[:batch]
-    return case.model.encode(x) if signature == "decode" else x
-
-
 def _tree(path):
     """Every file under `path` with its bytes, to prove nothing changed."""
     files = {}
@@ -177,7 +187,7 @@ def _tree(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("family,kind", DENSE_CASES, ids=sorted(KINDS))
 def test_saved_model_rest_requests_match_keras(deployed, family, kind):
     case = deployed(family, kind)
     signatures = case.loaded.signatures
@@ -218,7 +228,7 @@ def test_saved_model_rest_requests_match_keras(deployed, family, kind):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("family,kind", DENSE_CASES, ids=sorted(KINDS))
 def test_saved_model_refuses_wrong_shapes_naming_expected(deployed, family,
                                                           kind):
     signatures = deployed(family, kind).loaded.signatures
@@ -235,6 +245,20 @@ def test_saved_model_refuses_wrong_shapes_naming_expected(deployed, family,
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=rf"expected shape \[\?,{LATENT_DIM}\]"):
         signatures["decode"](z=tf.zeros((2, LATENT_DIM + 1)))
+    # Non-finite values are refused as `fit` refuses them, not turned into
+    # a plausible reconstruction.
+    for value in (np.nan, np.inf, -np.inf):
+        bad = np.full((2, *INPUT_SHAPE), 0.5, "float32")
+        bad[1, 3, 4, 0] = value
+        for signature in ("serving_default", "encode"):
+            with pytest.raises(tf.errors.InvalidArgumentError,
+                               match="`inputs` must hold only finite values"):
+                signatures[signature](inputs=tf.constant(bad))
+        z = np.zeros((2, LATENT_DIM), "float32")
+        z[0, 1] = value
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match="`z` must hold only finite values"):
+            signatures["decode"](z=tf.constant(z))
 
 
 def _saved_model_cli():
@@ -405,14 +429,43 @@ def _never_called(*args, **kwargs):
 
 def test_export_keeps_temporaries_it_cannot_prove_stale(tiny_ae, tmp_path):
     model_dir = tmp_path / "tiny"
-    # This process's own write in progress, and another machine's.
+    # This process's own write in progress, another machine's, a marked one
+    # of a process that is gone, and a user's directory named like one.
     running = export_utils.temporary_directory(_makedirs(model_dir))
     other_host = model_dir / f"{export_utils.TEMP_PREFIX}elsewhere-1-abcd1234"
-    other_host.mkdir()
+    _marked(other_host, "elsewhere", 1)
+    gone = _dead_pid()
+    stale = model_dir / f"{export_utils.TEMP_PREFIX}{_host()}-{gone}-abcd1234"
+    _marked(stale, _host(), gone)
+    users = model_dir / f"{export_utils.TEMP_PREFIX}{_host()}-{gone}-mine"
+    users.mkdir()
+    (users / "notes.txt").write_text("a user's directory")
+    forged = model_dir / f"{export_utils.TEMP_PREFIX}{_host()}-{gone}-forged"
+    _marked(forged, _host(), gone + 1)  # its marker names another process
     (model_dir / "3").mkdir()  # a version directory, even an empty one
     assert export.export_saved_model(tiny_ae, tmp_path, "tiny").endswith("4")
     assert sorted(os.listdir(model_dir)) == sorted(
-        ["3", "4", os.path.basename(running), other_host.name])
+        ["3", "4", os.path.basename(running), other_host.name, users.name,
+         forged.name])
+    assert (users / "notes.txt").read_text() == "a user's directory"
+
+
+def _host():
+    return socket.gethostname()
+
+
+def _dead_pid():
+    """The id of a process that has ended."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(done.stdout)
+
+
+def _marked(path, host, pid):
+    path.mkdir()
+    (path / io.TEMP_MARKER).write_text(json.dumps(
+        {"keras_ae_temporary": True, "host": host, "pid": pid}))
+    (path / "saved_model.pb").write_bytes(b"half")
 
 
 def _makedirs(path):
@@ -482,49 +535,22 @@ def test_feature_map_codes_export_with_their_shape(tmp_path):
 # --- TF Serving config and REST parsing --------------------------------------
 
 
-def _model_server_config_class():
-    """TF Serving's ModelServerConfig (the fields it uses), built here.
-
-    `tensorflow-serving-api` is not a dependency; the message is defined with
-    the same field names and numbers as TF Serving's model_server_config.proto
-    so that the text format is parsed by protobuf itself.
-    """
-    from google.protobuf import descriptor_pb2
-    from google.protobuf import descriptor_pool
-    from google.protobuf import message_factory
-
-    fdp = descriptor_pb2.FileDescriptorProto(
-        name="keras_ae_test_model_server_config.proto",
-        package="keras_ae_test.serving")
-    model_config = fdp.message_type.add(name="ModelConfig")
-    for number, name in ((1, "name"), (2, "base_path"),
-                         (4, "model_platform")):
-        model_config.field.add(name=name, number=number, type=9, label=1)
-    config_list = fdp.message_type.add(name="ModelConfigList")
-    config_list.field.add(name="config", number=1, type=11, label=3,
-                          type_name=".keras_ae_test.serving.ModelConfig")
-    server_config = fdp.message_type.add(name="ModelServerConfig")
-    server_config.field.add(name="model_config_list", number=1, type=11,
-                            label=1,
-                            type_name=".keras_ae_test.serving.ModelConfigList")
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(fdp)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("keras_ae_test.serving.ModelServerConfig"))
-
-
 def test_serving_config_lists_exported_models(tiny_ae, tmp_path):
-    from google.protobuf import text_format
-
     export.export_saved_model(tiny_ae, tmp_path, "beta")
     export.export_saved_model(tiny_ae, tmp_path, "alpha", version=3)
     (tmp_path / "empty_model" / "1").mkdir(parents=True)  # no saved_model.pb
     (tmp_path / "not_versioned" / "latest").mkdir(parents=True)
     (tmp_path / "notes.txt").write_text("not a model")
+    # A directory whose name TF Serving cannot serve is not listed, even
+    # with a SavedModel in it.
+    bad_name = tmp_path / "a name\n"
+    (bad_name / "1").mkdir(parents=True)
+    (bad_name / "1" / "saved_model.pb").write_bytes(b"")
     path = export.write_serving_config(tmp_path)
     assert path == os.path.join(tmp_path, "models.config")
     text = open(path).read()
-    config = text_format.Parse(text, _model_server_config_class()())
+    # TF Serving's own message, parsed by protobuf as the server does.
+    config = text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     entries = [(c.name, c.base_path, c.model_platform)
                for c in config.model_config_list.config]
     assert entries == [("alpha", "/models/alpha", "tensorflow"),
@@ -600,19 +626,32 @@ def _assert_builtin_only(ops):
     assert all(op.isupper() and op != "CUSTOM" for op in ops), ops
 
 
+def _small(family, kind):
+    """The family at the contract suite's small size (`tests/settings.py`)."""
+    keras.utils.set_random_seed(0)
+    shape, options = settings.FAMILIES[family]
+    return build_autoencoder(family, shape, settings.LATENT_DIM,
+                             variational=KINDS[kind],
+                             seed=0 if KINDS[kind] else None, **options)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
-def test_tflite_float_matches_keras_with_builtin_ops(deployed, family, kind):
-    case = deployed(family, kind)
-    for signature in export.SIGNATURES:
-        flatbuffer = case.float_flatbuffer(signature)
+def test_tflite_encode_and_decode_match_keras_with_builtin_ops(family, kind):
+    # The contract suite converts `serving_default`; the other signatures
+    # are converted here, at its small sizes, with a dynamic batch.
+    model = _small(family, kind)
+    rng = np.random.default_rng(0)
+    for signature in ("encode", "decode"):
+        flatbuffer = export.convert_to_tflite(model, signature=signature)
         _assert_builtin_only(export.tflite_ops(flatbuffer))
         runner = export.TFLiteRunner(flatbuffer)
         assert runner.signature == signature
         for batch in (1, 9):  # the batch dimension stays dynamic
-            inputs = _signature_inputs(case, signature, batch)
+            x = rng.random((batch, *model.input_shape_), dtype="float32")
+            inputs = model.encode(x) if signature == "decode" else x
             outputs = runner(inputs)
-            expected = _keras_outputs(case.model, signature, inputs)
+            expected = _keras_outputs(model, signature, inputs)
             assert sorted(outputs) == sorted(expected)
             for name, value in outputs.items():
                 assert value.dtype == np.float32
@@ -963,3 +1002,132 @@ def test_load_keras_model_says_what_a_bad_file_is(tmp_path):
     text.write_text("not a model")
     with pytest.raises(ValueError, match="is not a .keras model"):
         export.load_keras_model(text)
+
+
+# --- Servers can read the exports; damaged files; one writer ------------------
+
+
+def _modes(path):
+    """{relative path: permission bits} of `path` and everything under it."""
+    modes = {".": os.stat(path).st_mode & 0o777}
+    for root, directories, files in os.walk(path):
+        for name in directories + files:
+            full = os.path.join(root, name)
+            modes[os.path.relpath(full, path)] = os.stat(full).st_mode & 0o777
+    return modes
+
+
+@pytest.mark.parametrize("umask, directory, file", [(0o022, 0o755, 0o644),
+                                                     (0o077, 0o700, 0o600)])
+def test_exports_follow_the_umask_so_a_server_can_read_them(
+        tiny_ae, tmp_path, umask, directory, file):
+    previous = os.umask(umask)
+    try:
+        version = export.export_saved_model(tiny_ae, tmp_path, "tiny")
+        config = export.write_serving_config(tmp_path)
+        tflite = export.convert_to_tflite(
+            version, output_path=tmp_path / "tiny" / "tiny.tflite")
+    finally:
+        os.umask(previous)
+    modes = _modes(version)
+    assert {mode for name, mode in modes.items()
+            if os.path.isdir(os.path.join(version, name))} == {directory}
+    assert {mode for name, mode in modes.items()
+            if os.path.isfile(os.path.join(version, name))} == {file}
+    assert os.stat(config).st_mode & 0o777 == file
+    assert os.stat(tflite).st_mode & 0o777 == file
+
+
+def test_runner_refuses_what_fit_refuses(tiny_ae):
+    runner = export.TFLiteRunner(export.convert_to_tflite(tiny_ae))
+    x = np.random.default_rng(0).random((2, 6, 4), dtype="float32")
+    for bad, match in (((x * 255).astype("uint8"), "pass inputs / 255.0"),
+                       (np.where(x > 0.5, np.nan, x), "must hold only finite"),
+                       (np.where(x > 0.5, np.inf, x), "must hold only finite"),
+                       (np.full((2, 6, 4), "a"), "must be an array of numbers"),
+                       (x[:0], "at least one example")):
+        with pytest.raises(ValueError, match=match):
+            runner(bad)
+    np.testing.assert_allclose(runner(x)["reconstruction"],
+                               tiny_ae.reconstruct(x), atol=1e-4)
+
+
+def test_a_damaged_tflite_model_is_named(tiny_ae, tmp_path):
+    flatbuffer = export.convert_to_tflite(tiny_ae)
+    (tmp_path / "torn.tflite").write_bytes(flatbuffer[:len(flatbuffer) // 3])
+    (tmp_path / "text.tflite").write_text("not a model\n")
+    for damaged in (b"garbage" * 8, tmp_path / "torn.tflite",
+                    tmp_path / "text.tflite"):
+        with pytest.raises(ValueError, match="is not a TensorFlow Lite model"):
+            export.TFLiteRunner(damaged)
+
+
+@pytest.mark.parametrize("damage", ["truncated-graph", "no-variables"])
+def test_a_damaged_saved_model_is_named(tiny_ae, tmp_path, damage):
+    version = export.export_saved_model(tiny_ae, tmp_path, "tiny")
+    graph = os.path.join(version, "saved_model.pb")
+    if damage == "truncated-graph":
+        with open(graph, "r+b") as f:
+            f.truncate(os.path.getsize(graph) // 2)
+    else:
+        shutil.rmtree(os.path.join(version, "variables"))
+    with pytest.raises(ValueError, match="`model` is a damaged SavedModel"):
+        export.convert_to_tflite(version)
+
+
+def _rewritten(source, target, change):
+    """A copy of the zip `source` with its members changed by `change(dict)`."""
+    with zipfile.ZipFile(source) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    change(members)
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+@pytest.mark.parametrize("damage, match", [
+    ("config-not-json", "its config.json is not valid JSON"),
+    ("no-weights", "it holds no weights"),
+    ("torn-weights", "its weights .* are not an HDF5 file"),
+    ("truncated-weights", "its weights are damaged"),
+    ("other-architecture", "its weights do not fit the model its config"),
+    ("unknown-family", "its config does not describe a keras_ae model: "
+     "Unknown `family`"),
+])
+def test_load_keras_model_names_what_is_damaged(saved_keras_models, tmp_path,
+                                                damage, match):
+    source = saved_keras_models / "tiny.keras"
+    other = tmp_path / "other.keras"
+    build_autoencoder("dense", (6, 4), 3, hidden_units=(5,)).save(other)
+    with zipfile.ZipFile(other) as archive:
+        other_weights = archive.read("model.weights.h5")
+    changes = {
+        "config-not-json": lambda m: m.update({"config.json": b"{not json"}),
+        "no-weights": lambda m: m.pop("model.weights.h5"),
+        "torn-weights": lambda m: m.update({"model.weights.h5": b"torn"}),
+        "truncated-weights": lambda m: m.update(
+            {"model.weights.h5": m["model.weights.h5"][:300]}),
+        "other-architecture": lambda m: m.update(
+            {"model.weights.h5": other_weights}),
+        "unknown-family": lambda m: m.update({"config.json": m[
+            "config.json"].replace(b'"dense"', b'"densest"')}),
+    }
+    damaged = _rewritten(source, tmp_path / "damaged.keras", changes[damage])
+    with pytest.raises(ValueError, match=f"is a damaged .keras model: {match}"):
+        export.load_keras_model(damaged)
+
+
+def test_a_second_writer_of_a_served_model_is_refused_at_once(tiny_ae,
+                                                              tmp_path):
+    export.export_saved_model(tiny_ae, tmp_path, "tiny")
+    before = _tree(tmp_path)
+    with held(tmp_path / "tiny") as holder:
+        started = time.monotonic()
+        with pytest.raises(io.LockedError,
+                           match=rf"is being written by process {holder.pid}"):
+            export.export_saved_model(tiny_ae, tmp_path, "tiny")
+        assert time.monotonic() - started < 5  # refused at once, not waited
+        assert _tree(tmp_path) == before
+    # Its process gone (killed), the lock is free: no stale lock is left.
+    assert export.export_saved_model(tiny_ae, tmp_path, "tiny").endswith("2")

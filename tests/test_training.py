@@ -1,12 +1,12 @@
-"""The main job: artefacts, refusals before writing, resume."""
+"""The main job: artefacts, refusals before writing.
+
+Kills, resumes and the run's life are `tests/test_run_state.py`.
+"""
 
 import dataclasses
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import keras
 import matplotlib.image
@@ -26,6 +26,9 @@ from keras_ae.evaluation import evaluate_model
 from keras_ae.export import run_tflite
 from keras_ae.io import read_history
 from keras_ae.recipes import get_recipe
+
+# Its module-scoped fixtures train models: one worker runs the whole module.
+pytestmark = pytest.mark.xdist_group("training")
 
 TINY = ["--family", "dense", "--latent-dim", "2", "--option",
         "hidden_units=[32]", "--epochs", "2", "--batch-size", "256"]
@@ -70,7 +73,11 @@ def test_main_job_writes_every_artefact(finished_run):
     assert config["model"]["latent_dim"] == 2
     model = keras.models.load_model(run_dir / "model.keras")
     assert model.latent_dim == 2 and model.beta == 1.0
-    assert not (run_dir / "backup").exists()  # deleted once training ended
+    # Complete: the backup is deleted only now, and no temporary is left.
+    state = json.loads((run_dir / "run_state.json").read_text())
+    assert state["state"] == "complete" and state["epochs_committed"] == 2
+    assert not (run_dir / "backup").exists()
+    assert not [name for name in os.listdir(run_dir) if name.startswith(".")]
     # The run directory is a TF Serving model directory with version 1, and
     # its exports compute what the saved model computes.
     (x, _), _ = load_digits()
@@ -114,6 +121,9 @@ def test_an_existing_run_is_never_overwritten(finished_run, capsys):
         (["--option", "no_such_option=1"], "no_such_option"),
         (["--resume"], "run_name=None"),
         (["--run-name", "../escape"], "run_name='../escape'"),
+        (["--run-name", "my run"], "run_name='my run'"),
+        (["--run-name", "run\n"], "run_name='run\\n'"),
+        (["--learning-rate", "1e30"], "learning_rate=1e+30"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(
@@ -140,7 +150,7 @@ def test_read_history_keeps_the_last_row_of_a_redone_epoch(tmp_path):
     path = tmp_path / "history.csv"
     path.write_text("epoch,loss\n0,3.0\n1,2.0\n1,1.5\n2,1.0\n")
     assert read_history(path) == {"epoch": [0, 1, 2],
-                                           "loss": [3.0, 1.5, 1.0]}
+                                  "loss": [3.0, 1.5, 1.0]}
 
 
 def test_the_command_line_takes_its_defaults_from_the_configs(monkeypatch,
@@ -158,6 +168,8 @@ def test_the_command_line_takes_its_defaults_from_the_configs(monkeypatch,
     model, training_config, *_ = calls[-1]
     assert model == ModelConfig(family="dense", options={"hidden_units": (8,)})
     assert training_config == TrainingConfig(epochs=3, cosine_decay=False)
+    assert cli.main(["train", "--gradient-clip-norm", "1.5"]) == 0
+    assert calls[-1][1] == TrainingConfig(gradient_clip_norm=1.5)
     # A recipe, then the flags given over it.
     assert cli.main(["train", "--recipe", "conv_denoiser_digits",
                      "--epochs", "2"]) == 0
@@ -201,77 +213,3 @@ def test_progress_is_one_line_per_epoch_unless_on_a_terminal(
     assert training.fit_verbosity(verbose) == expected
     with pytest.raises(ValueError, match="verbose=3"):
         training.fit_verbosity(3)
-
-
-def _history_rows(path):
-    return path.read_text().splitlines() if path.exists() else []
-
-
-@pytest.mark.slow
-def test_a_killed_run_resumes_from_its_last_completed_epoch(tmp_path):
-    """SIGKILL mid-epoch, then --resume: a continuous history, close to a run
-    that was never interrupted.
-
-    Same seed, same machine: the epochs completed before the kill are those
-    of the uninterrupted run, bit for bit. The resumed epochs differ by
-    about 0.1 % (at most 0.3 % measured), for two reasons that a resume does
-    not restore: Keras saves no `SeedGenerator` state with the weights, so
-    the VAE's sampling noise starts its sequence again; and the shuffle of
-    the training pipeline draws each epoch's order from how many passes the
-    process has made, so the first resumed epoch gets the first epoch's
-    order. Restoring both gives the uninterrupted run's figures exactly.
-    """
-    epochs = 8
-    command = [sys.executable, "-m", "keras_ae", "train", "--family", "dense",
-               "--option", "hidden_units=[64]", "--epochs", str(epochs),
-               "--batch-size", "64", "--output-dir", str(tmp_path),
-               "--no-export", "--no-judge"]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    subprocess.run(command + ["--run-name", "whole"], env=env, check=True,
-                   capture_output=True, timeout=600)
-    history_csv = tmp_path / "run" / "history.csv"
-    process = subprocess.Popen(command + ["--run-name", "run"], env=env,
-                               stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(_history_rows(history_csv)) < 4:
-        time.sleep(0.05)  # header + 3 completed epochs
-    time.sleep(0.3)  # into the next epoch
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    completed = len(_history_rows(history_csv)) - 1
-    assert 3 <= completed < epochs, "the run must be killed mid-way"
-    assert not (tmp_path / "run" / "model.keras").exists()
-    rows_before = _history_rows(history_csv)[1:completed + 1]
-
-    resumed = subprocess.run(command + ["--run-name", "run", "--resume"],
-                             env=env, capture_output=True, text=True,
-                             timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    epochs_run = [line for line in resumed.stdout.splitlines()
-                  if line.startswith("Epoch ")]
-    # Keras' progress output: only the epochs after the backup were run again.
-    assert epochs_run, resumed.stdout[-2000:]
-    first = int(epochs_run[0].split()[1].split("/")[0])
-    assert first in (completed, completed + 1)
-    # Written to a pipe, the progress is one line per epoch, not a bar
-    # redrawn at every step.
-    assert "\r" not in resumed.stdout and "━" not in resumed.stdout
-    assert len(resumed.stdout.splitlines()) < 2 * len(epochs_run) + 40
-    history = json.loads((tmp_path / "run" / "history.json").read_text())
-    assert history["epoch"] == list(range(epochs))
-    # The completed epochs' rows are kept as they were written.
-    assert _history_rows(history_csv)[1:completed + 1] == rows_before
-    # Training went on from where it stopped instead of starting over.
-    assert history["loss"][-1] < history["loss"][0]
-    assert (tmp_path / "run" / "model.keras").exists()
-    # Close to the run that was never interrupted (see the docstring).
-    whole = json.loads((tmp_path / "whole" / "history.json").read_text())
-    # The epochs before the first one run again are the killed run's own;
-    # the kill can land after an epoch's row and before its backup, and that
-    # epoch is then run again.
-    kept = first - 1
-    assert kept >= 2
-    for name in ("loss", "val_loss"):
-        np.testing.assert_array_equal(history[name][:kept], whole[name][:kept])
-        np.testing.assert_allclose(history[name], whole[name], rtol=0.01)

@@ -8,11 +8,15 @@ import time
 
 from benchmarks import common
 from benchmarks.quality import __doc__ as DOC
+from benchmarks.quality import conditional
+from benchmarks.quality import discrete
 from benchmarks.quality import generation
 from benchmarks.quality import representation
 from benchmarks.quality import restoration
 from benchmarks.quality.context import ZOO
 from benchmarks.quality.context import Context
+from benchmarks.quality.context import combine_seeds
+from benchmarks.quality.context import zoo_recipe
 
 FIGURES_DIR = "quality_figures"
 TASKS = {
@@ -22,6 +26,8 @@ TASKS = {
     "compression": representation.run_compression,
     "vae": generation.run_vae,
     "main_job": generation.run_main_job,
+    "conditional": conditional.run_conditional,
+    "discrete": discrete.run_discrete,
 }
 
 
@@ -34,7 +40,13 @@ def parse_args(argv=None):
     common.add_common_arguments(parser, epochs=30, latent_dim=None,
                                 families=False)
     parser.add_argument("--batch-size", type=int, default=128,
-                        help="batch size of every model (default: %(default)s)")
+                        help="batch size of the anchors (the zoo's models "
+                        "train at their recipe's; default: %(default)s)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None,
+                        help="seeds of the trained models, one repeat each "
+                        "(default: --seed and the next two; --seed alone "
+                        "with --small); --seed keeps the data split and the "
+                        "judges")
     parser.add_argument("--mnist-dir", default=os.environ.get("KERAS_AE_MNIST_DIR"),
                         help="directory of the official MNIST test set IDX "
                         "files (default: $KERAS_AE_MNIST_DIR, else none)")
@@ -42,16 +54,22 @@ def parse_args(argv=None):
                         help="also train the conv VAE without each callback "
                         "of the training recipe")
     parser.add_argument("--small", action="store_true",
-                        help="a smoke run: 2 epochs on 1,000 digits, 200 held "
-                        "out, no main job; the figures mean nothing")
+                        help="a smoke run of every task: 2 epochs on 1,000 "
+                        "digits, 200 held out, one seed; the figures mean "
+                        "nothing")
     args = common.parse_checked(parser, argv, positive=("epochs", "batch_size"))
+    if args.seeds is None:
+        args.seeds = [args.seed] if args.small else [args.seed + i
+                                                     for i in range(3)]
+    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+        parser.error("--seeds must be distinct integers >= 0. Received: "
+                     + " ".join(map(str, args.seeds)))
     if args.mnist_dir and not common.find_mnist_files(args.mnist_dir):
         parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
                      f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
     paths = common.result_paths(parser, args, "quality", extra=(FIGURES_DIR,))
     if args.small:
         args.epochs = min(args.epochs, 2)
-        args.tasks = [t for t in args.tasks if t != "main_job"]
     return args, paths
 
 
@@ -65,25 +83,35 @@ def main(argv=None):
     figures = os.path.join(args.output_dir, FIGURES_DIR)
     os.makedirs(figures, exist_ok=True)
     context = Context.create(args, figures)
-    rows, details = [], {}
-    for task in args.tasks:
-        print(f"[quality] {task} ...", flush=True)
-        task_rows, details[task] = TASKS[task](context)
-        rows.extend(task_rows)
-        # The rows reach the log as they come, so a run cut short keeps them.
-        print(f"[quality] {task} rows: {json.dumps(task_rows, default=str)}",
-              flush=True)
+    rows_by_seed, details_by_seed = {}, {}
+    for seed in args.seeds:
+        repeat = context.for_model_seed(seed)
+        rows_by_seed[seed], details_by_seed[seed] = [], {}
+        for task in args.tasks:
+            print(f"[quality] {task}, seed {seed} ...", flush=True)
+            task_rows, details_by_seed[seed][task] = TASKS[task](repeat)
+            rows_by_seed[seed].extend(task_rows)
+            # The rows reach the log as they come, so a run cut short keeps
+            # them.
+            print(f"[quality] {task}, seed {seed}, rows: "
+                  f"{json.dumps(task_rows, default=str)}", flush=True)
+    rows = combine_seeds(rows_by_seed)
+    details = details_by_seed[args.seeds[0]]
     if args.ablation:
         print("[quality] ablation ...", flush=True)
         details["ablation"] = generation.run_ablation(context)
         details["denoiser_ablation"] = restoration.run_denoiser_ablation(context)
     report.update({
         "settings": {"epochs": args.epochs, "batch_size": args.batch_size,
-                     "seed": args.seed, "small": args.small,
+                     "seed": args.seed, "seeds": args.seeds,
+                     "small": args.small, "tasks": args.tasks,
+                     "recipes": {task: zoo_recipe(task).name for task in ZOO},
                      "training_examples": len(context.x_train),
                      "held_out": {k: len(v[0]) for k, v in context.held_out.items()}},
         "rows": rows,
         "details": details,
+        "details_by_seed": {str(seed): value
+                            for seed, value in details_by_seed.items()},
         "load_average_after": common.load_average(),
         "wall_seconds": time.perf_counter() - started,
     })
@@ -103,15 +131,32 @@ def _number(value):
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
+def _figure(r, field):
+    """A figure of the table: the mean, and the range over several seeds."""
+    values = r.get(f"{field}_seeds") or [r[field]]
+    if r[field] is None or len(values) < 2:
+        return _number(r[field])
+    return f"{_number(r[field])} ({_number(min(values))}-{_number(max(values))})"
+
+
 def markdown(report):
     """The side-by-side table, the classifier's pretraining time, the ablation."""
     settings = report["settings"]
+    seeds = settings["seeds"]
+    recipes = settings["recipes"]
     lines = ["### Quality: the zoo against its anchors", *common.header_lines(
         report, extra=[
             f"Every model: {settings['training_examples']:,} embedded training "
-            f"digits, {settings['epochs']} epochs at batch "
-            f"{settings['batch_size']} (the zoo's conv VAE at batch "
-            f"{ZOO['vae']['training']['batch_size']}), seed {settings['seed']}; held out: "
+            f"digits, {settings['epochs']} epochs; the anchors at batch "
+            f"{settings['batch_size']}, the zoo's models by their recipe ("
+            + ", ".join(f"{task}: `{name}`" for task, name in recipes.items())
+            + f"). Data split and judges: seed {settings['seed']}; trained "
+            f"models: seed{'s' if len(seeds) > 1 else ''} "
+            f"{', '.join(map(str, seeds))}"
+            + (" (each figure is the mean over the seeds, the range in "
+               "brackets; a target is met only when every seed meets it)"
+               if len(seeds) > 1 else "")
+            + "; held out: "
             + ", ".join(f"{k} ({v:,})" for k, v in settings["held_out"].items())
             + ". Times are training wall times in this run (a ratio over 1.5 "
             "is marked)."]),
@@ -124,8 +169,8 @@ def markdown(report):
         met = "-" if r["target"] == "(reported)" else (
             "yes" if r["met"] else "**no**")
         lines.append(
-            f"| {r['task']} | {r['metric']} | {r['held_out']} | {_number(r['zoo'])} "
-            f"| {_number(r['anchor'])} | {r['anchor_name']} | {r['target']} "
+            f"| {r['task']} | {r['metric']} | {r['held_out']} | {_figure(r, 'zoo')} "
+            f"| {_figure(r, 'anchor')} | {r['anchor_name']} | {r['target']} "
             f"| {met} | {_number(r['zoo_seconds'])} "
             f"| {_number(r['anchor_seconds'])} | {ratio} |")
     if "classifier" in report["details"]:

@@ -7,10 +7,10 @@ import sys
 import tempfile
 import time
 
-from benchmarks.quality.context import ZOO
 from benchmarks.quality.context import row
 from benchmarks.quality.context import timed_fit
 from benchmarks.quality.context import train_zoo_model
+from benchmarks.quality.context import zoo_recipe
 
 
 def _reference_vae(context):
@@ -20,8 +20,8 @@ def _reference_vae(context):
     from benchmarks.reference_vae import build_reference_vae
     from keras_ae import VariationalAutoEncoder
 
-    keras.utils.set_random_seed(context.seed)
-    reference = build_reference_vae(latent_dim=ZOO["vae"]["model"]["latent_dim"])
+    keras.utils.set_random_seed(context.model_seed)
+    reference = build_reference_vae(latent_dim=zoo_recipe("vae").model.latent_dim)
     seconds = timed_fit(reference, context.x_train, epochs=context.epochs,
                         batch_size=context.batch_size, verbose=0)
     encoder = keras.Model(reference.encoder.input, reference.encoder.output[:2])
@@ -83,12 +83,18 @@ def run_vae(context):
 
 
 def run_main_job(context):
-    """`python -m keras_ae train` with its defaults, timed as a whole command."""
+    """`python -m keras_ae train` with its defaults, timed as a whole command.
+
+    In the small mode it trains `--epochs` epochs and exports nothing.
+    """
+    small = (["--epochs", str(context.epochs), "--no-export"]
+             if context.small else [])
     with tempfile.TemporaryDirectory() as directory:
         start = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-m", "keras_ae", "train", "--output-dir",
-             directory, "--run-name", "main", "--seed", str(context.seed)],
+             directory, "--run-name", "main", "--seed",
+             str(context.model_seed), *small],
             capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if result.returncode:

@@ -22,12 +22,12 @@ def _convnet(context, x, y, augment):
     from benchmarks.anchors import build_keras_io_convnet
     from keras_ae.evaluation.representation import augmentation_layers
 
-    keras.utils.set_random_seed(context.seed)
+    keras.utils.set_random_seed(context.model_seed)
     convnet = build_keras_io_convnet(x.shape[1:], 10)
     if augment:
         inputs = keras.Input(x.shape[1:])
         convnet = keras.Model(inputs, convnet(augmentation_layers(
-            seed=context.seed)(inputs)))
+            seed=context.model_seed)(inputs)))
         convnet.compile(loss="sparse_categorical_crossentropy", optimizer="adam")
     seconds = timed_fit(convnet, x, y, epochs=context.epochs,
                         batch_size=context.batch_size, verbose=0)
@@ -59,7 +59,7 @@ def run_classifier(context):
         start = time.perf_counter()
         zoo = fine_tune_classifier(pretrained, x, y, epochs=context.epochs,
                                    batch_size=context.batch_size,
-                                   seed=context.seed)
+                                   seed=context.model_seed)
         zoo_seconds = time.perf_counter() - start
         anchor, anchor_seconds = _convnet(context, x, y, augment=False)
         augmented, augmented_seconds = _convnet(context, x, y, augment=True)

@@ -17,9 +17,9 @@ def _restoration_anchor(context, corruption):
     from benchmarks.anchors import build_keras_io_denoiser
     from keras_ae.evaluation import corrupt
 
-    keras.utils.set_random_seed(context.seed)
+    keras.utils.set_random_seed(context.model_seed)
     anchor = build_keras_io_denoiser(context.x_train.shape[1:])
-    corrupted = corrupt(corruption, context.x_train, seed=context.seed + 1)
+    corrupted = corrupt(corruption, context.x_train, seed=context.model_seed + 1)
     seconds = timed_fit(anchor, corrupted, context.x_train, epochs=context.epochs,
                         batch_size=context.batch_size, shuffle=True, verbose=0)
     return anchor, seconds
@@ -33,12 +33,12 @@ def _restore(model, corrupted):
 
 
 def run_denoising(context):
+    from keras_ae import plotting
     from keras_ae.corruptions import GaussianNoise
     from keras_ae.evaluation import corrupt
     from keras_ae.evaluation import psnr_ssim
-    from keras_ae import plotting
 
-    noise = GaussianNoise(NOISE_STDDEV, seed=context.seed)
+    noise = GaussianNoise(NOISE_STDDEV, seed=context.model_seed)
     zoo, zoo_seconds = train_zoo_model(context, "denoising", corruption=noise)
     anchor, anchor_seconds = _restoration_anchor(context, noise)
     rows, details = [], {"zoo_seconds": zoo_seconds,
@@ -64,12 +64,12 @@ def run_denoising(context):
 
 
 def run_occlusion(context):
+    from keras_ae import plotting
     from keras_ae.corruptions import Occlusion
     from keras_ae.evaluation import corrupt
     from keras_ae.evaluation import psnr_ssim
-    from keras_ae import plotting
 
-    occlusion = Occlusion(OCCLUSION_SIZE, seed=context.seed)
+    occlusion = Occlusion(OCCLUSION_SIZE, seed=context.model_seed)
     zoo, zoo_seconds = train_zoo_model(context, "occlusion", corruption=occlusion)
     anchor, anchor_seconds = _restoration_anchor(context, occlusion)
     mean_image = context.x_train.mean(axis=0)
@@ -115,7 +115,7 @@ def run_denoiser_ablation(context):
     results = {}
     for label, overrides in (("the zoo's denoiser recipe (constant rate)", {}),
                              ("with cosine decay", {"cosine_decay": True})):
-        noise = GaussianNoise(NOISE_STDDEV, seed=context.seed)
+        noise = GaussianNoise(NOISE_STDDEV, seed=context.model_seed)
         model, seconds = train_zoo_model(context, "denoising", corruption=noise,
                                          **overrides)
         results[label] = {"seconds": seconds, **{

@@ -5,23 +5,29 @@ Commands (one module each):
     export    export a saved model or a preset as a SavedModel for TF Serving
     convert   convert a saved model to TensorFlow Lite
     evaluate  evaluate a saved model or a preset on its applications
+    apply     apply a preset to your own images or series
 
 Every command checks its arguments before writing anything; a bad argument
-ends the command with one line on stderr and exit code 2.
+(a damaged file, a run another process is writing, a training that
+diverged) ends the command with one line on stderr and exit code 2.
+TensorFlow's own log lines are shown only with `--verbose` (or
+`KERAS_AE_VERBOSE=1`): see `keras_ae._terminal`.
 """
 
 import argparse
 import sys
 
-from keras_ae import __version__
+from keras_ae.cli import apply
 from keras_ae.cli import convert
 from keras_ae.cli import evaluate
 from keras_ae.cli import export
 from keras_ae.cli import train
+from keras_ae.io import LockedError
+from keras_ae.version import __version__
 
 __all__ = ["main", "build_parser"]
 
-COMMANDS = (train, export, convert, evaluate)
+COMMANDS = (train, export, convert, evaluate, apply)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,7 +42,8 @@ def build_parser():
     parser.add_argument("--version", action="version",
                         version=f"keras_ae {__version__}")
     parser.add_argument("--verbose", action="store_true",
-                        help="also show TensorFlow's own log lines")
+                        help="also show TensorFlow's own log lines (or set "
+                        "KERAS_AE_VERBOSE=1)")
     subparsers = parser.add_subparsers(dest="command", required=True,
                                        parser_class=_Parser)
     for command in COMMANDS:
@@ -50,7 +57,8 @@ def main(argv=None):
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            IsADirectoryError, PermissionError, ConnectionError) as error:
+            IsADirectoryError, PermissionError, ConnectionError,
+            LockedError) as error:
         message = str(error).splitlines()[0] if str(error) else repr(error)
         sys.stderr.write(f"keras_ae {args.command}: error: {message}\n")
         return 2

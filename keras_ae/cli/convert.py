@@ -7,6 +7,8 @@ from keras_ae.checks import check_new_file
 from keras_ae.cli.export import stem
 from keras_ae.data import load_digits
 
+__all__ = ["add_parser"]
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

@@ -2,10 +2,7 @@
 
 import os
 
-import keras
-
 from keras_ae import presets
-from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_keras_file
 from keras_ae.checks import check_output_dir
 from keras_ae.checks import check_seed
@@ -14,7 +11,10 @@ from keras_ae.cli.summary import summarize_evaluation
 from keras_ae.data import EMBEDDED_DATASETS
 from keras_ae.data import load_dataset
 from keras_ae.evaluation import evaluate_model
+from keras_ae.export import load_keras_model
 from keras_ae.io import read_json_file
+
+__all__ = ["add_parser"]
 
 # The flags of `evaluate_model`'s own arguments, with their help texts; the
 # defaults are read from its signature.
@@ -94,7 +94,7 @@ def run_evaluate(args):
     if args.preset is not None:
         model = presets.from_preset(args.preset)
     else:
-        model = check_autoencoder(keras.models.load_model(args.model), "model")
+        model = load_keras_model(args.model, "model", compile=True)
     (x_train, y_train), (x_test, y_test) = load_dataset(dataset, seed=split_seed)
     result = evaluate_model(
         model, x_train, y_train, x_test, y_test, output_dir, seed=seed,

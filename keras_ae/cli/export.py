@@ -8,6 +8,8 @@ from keras_ae.checks import check_name
 from keras_ae.checks import check_output_dir
 from keras_ae.checks import check_version
 
+__all__ = ["add_parser"]
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

@@ -7,6 +7,8 @@ from keras_ae.cli.summary import summarize_run
 from keras_ae.config import ModelConfig
 from keras_ae.config import TrainingConfig
 
+__all__ = ["add_parser"]
+
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(

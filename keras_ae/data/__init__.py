@@ -13,6 +13,8 @@
 
 import os
 
+import numpy as np
+
 from keras_ae.checks import check_finite
 from keras_ae.data.files import data_source
 from keras_ae.data.files import load_data_file
@@ -24,6 +26,7 @@ from keras_ae.data.images import split_train_validation
 from keras_ae.data.pipeline import make_dataset
 from keras_ae.data.series import load_mitdb
 from keras_ae.data.series import load_yahoo
+from keras_ae.data.series import make_mitdb_task
 from keras_ae.data.series import sliding_windows
 from keras_ae.data.series import window_labels
 from keras_ae.data.tfds import STANDARD_DATASETS
@@ -32,7 +35,8 @@ from keras_ae.data.tfds import load_dataset
 __all__ = [
     "EMBEDDED_DATASETS", "STANDARD_DATASETS", "data_source", "load_data_file",
     "load_dataset", "load_digits", "load_idx", "load_mitdb",
-    "load_training_data", "load_yahoo", "make_dataset", "scale_images",
+    "load_training_data", "load_yahoo", "make_dataset", "make_mitdb_task",
+    "scale_images",
     "sliding_windows", "split_train_validation", "window_labels",
 ]
 
@@ -53,7 +57,15 @@ def load_training_data(config):
     """
     split = {"validation_fraction": config.validation_fraction,
              "split_seed": config.seed}
-    if is_data_path(config.data):
+    if config.data == "ecg":
+        # The normal windows of the MIT-BIH excerpt (`make_mitdb_task`),
+        # unlabelled: what the ECG anomaly detector trains on.
+        x = make_mitdb_task()["x_train"]
+        train, validation = split_train_validation(
+            x, np.zeros(len(x), "int64"), config.validation_fraction,
+            config.seed)
+        source = {"dataset": "ecg", **split}
+    elif is_data_path(config.data):
         x, y = load_data_file(config.data, config.image_size, config.color_mode)
         stratify = len(set(y.tolist())) > 1
         train, validation = split_train_validation(

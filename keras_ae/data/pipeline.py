@@ -36,14 +36,15 @@ def make_dataset(x, y=None, batch_size=128, shuffle=True, seed=0,
     batch_size = check_positive_int("batch_size", batch_size)
     x = check_finite("x", np.asarray(x, dtype="float32"))
     parts = {"inputs": x}
-    for name, values, dtype in (("y", y, "float32"), ("labels", labels, "int32")):
+    for name, values, dtype, noun in (("y", y, "float32", "targets"),
+                                      ("labels", labels, "int32", "labels")):
         if values is None:
             continue
         values = np.asarray(values)
         if len(values) != len(x):
             raise ValueError(
                 f"`{name}` must hold one entry per input. Received: {len(x)} "
-                f"inputs and {len(values)} {name}.")
+                f"inputs and {len(values)} {noun}.")
         parts[name] = check_finite(name, values).astype(dtype)
     dataset = tf.data.Dataset.from_tensor_slices(parts)
     if cache:

@@ -17,9 +17,10 @@ import os
 
 import numpy as np
 
+from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 
-__all__ = ["load_mitdb", "load_yahoo", "sktime_series_path",
+__all__ = ["load_mitdb", "load_yahoo", "make_mitdb_task", "sktime_series_path",
            "sliding_windows", "window_labels"]
 
 
@@ -106,3 +107,51 @@ def window_labels(labels, window, stride=1):
     """Labels each sliding window 1 if it contains a labelled point, else 0."""
     return sliding_windows(np.asarray(labels) > 0, window, stride).any(
         axis=(1, 2)).astype("int64")
+
+
+def make_mitdb_task(window=64, stride=1, downsample=12, train_fraction=0.5):
+    """Builds the ECG anomaly-detection task on sktime's MIT-BIH excerpt.
+
+    The 7,500 samples (about 25 heartbeats of 300 samples) are averaged in
+    blocks of `downsample` (625 points, a beat every 25), cut into windows
+    of `window` points (about 2.5 beats, so that a window sees the rhythm)
+    every `stride` points, each centred on its mean and divided by the
+    training windows' standard deviation, as the Yahoo task of
+    `keras_ae.evaluation.timeseries` does. The first `train_fraction` of the series is
+    normal and trains the model; a test window is anomalous when it holds a
+    labelled point (the stretch from 6,936 to 7,287: a lengthened beat
+    interval with an early, abnormal beat).
+
+    Returns:
+        A dict: `x_train` `(n, window, 1)`, `x_test`, `y_test` (1 if the
+        window holds an anomaly), `series`, `labels`, `split`,
+        `test_starts`, `scale`, `window`, `stride`, `downsample`.
+    """
+    downsample = check_positive_int("downsample", downsample)
+    series, labels = load_mitdb()
+    usable = len(series) // downsample * downsample
+    series = series[:usable].reshape(-1, downsample).mean(axis=1)
+    labels = labels[:usable].reshape(-1, downsample).max(axis=1)
+    split = int(round(check_number("train_fraction", train_fraction, 0.05,
+                                   0.95) * len(series)))
+    if labels[:split].any():
+        raise ValueError(
+            "The training part must be normal. Received: train_fraction="
+            f"{train_fraction}, whose first {split} points hold labelled "
+            "anomalies.")
+    train = _centred(sliding_windows(series[:split], window, stride))
+    test = _centred(sliding_windows(series[split:], window, stride))
+    scale = float(train.std())
+    return {
+        "x_train": (train / scale).astype("float32"),
+        "x_test": (test / scale).astype("float32"),
+        "y_test": window_labels(labels[split:], window, stride),
+        "series": series, "labels": labels, "split": split,
+        "test_starts": split + np.arange(len(test)) * stride,
+        "scale": scale, "window": window, "stride": stride,
+        "downsample": downsample,
+    }
+
+
+def _centred(windows):
+    return windows - windows.mean(axis=1, keepdims=True)

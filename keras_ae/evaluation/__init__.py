@@ -17,9 +17,11 @@ Applications:
                      100 labels per class and with all labels.
     likelihood       `negative_elbo`, `importance_weighted_nll` (VAE).
     generation       `evaluate_generation` (digit FID and class shares of
-                     samples, judged by `train_reference_classifier`),
+                     samples of a model's prior or of a sampler of
+                     `keras_ae.samplers`, judged by
+                     `train_reference_classifier`),
                      `reconstruction_agreement`, `plot_samples`,
-                     `plot_interpolations`, and
+                     `plot_interpolations`, `plot_latent_traversals`, and
                      `keras_ae.plotting.plot_manifold` for a 2-D code.
     anomalies        `reconstruction_errors`, `choose_threshold`,
                      `evaluate_anomaly_detection`, `evaluate_digit_anomaly`;
@@ -47,8 +49,11 @@ example. The decoder's output `x_hat` defines `p(x|z)`:
   values per example. (The model trains on the plain sum of squares, which
   is this likelihood for a variance of 1/2, up to a constant.)
 
-The prior is `N(0, I)` and `q(z|x) = N(z_mean, exp(z_log_var))`; the KL term
-of the ELBO is the analytic one, with weight 1 whatever the model's `beta`.
+`q(z|x) = N(z_mean, exp(z_log_var))` and the prior is the model's own
+(`log_prior`): `N(0, I)` for a VAE, an IWAE, a beta-TC-VAE and an InfoVAE,
+whose ELBO has the analytic KL term; the learned mixture of a VampPrior,
+whose KL term is a Monte Carlo estimate over the same codes. The KL has
+weight 1 whatever the model's `beta`.
 """
 
 from keras_ae.evaluation._common import fit_pca
@@ -62,10 +67,12 @@ from keras_ae.evaluation.anomaly import reconstruction_errors
 from keras_ae.evaluation.anomaly import untrained_copy
 from keras_ae.evaluation.compression import compare_with_pca
 from keras_ae.evaluation.generation import build_reference_classifier
+from keras_ae.evaluation.generation import check_generator
 from keras_ae.evaluation.generation import classifier_features
 from keras_ae.evaluation.generation import evaluate_generation
 from keras_ae.evaluation.generation import frechet_distance
 from keras_ae.evaluation.generation import plot_interpolations
+from keras_ae.evaluation.generation import plot_latent_traversals
 from keras_ae.evaluation.generation import plot_samples
 from keras_ae.evaluation.generation import reconstruction_agreement
 from keras_ae.evaluation.generation import train_reference_classifier
@@ -80,3 +87,18 @@ from keras_ae.evaluation.representation import stratified_subset
 from keras_ae.evaluation.restoration import corrupt
 from keras_ae.evaluation.restoration import evaluate_restoration
 from keras_ae.evaluation.restoration import psnr_ssim
+
+__all__ = [
+    "fit_pca", "anomaly_metrics", "choose_threshold",
+    "evaluate_anomaly_detection", "evaluate_digit_anomaly",
+    "pca_reconstruction_errors", "plot_score_histogram",
+    "reconstruction_errors", "untrained_copy", "compare_with_pca",
+    "build_reference_classifier", "classifier_features",
+    "evaluate_generation", "frechet_distance", "check_generator",
+    "plot_interpolations", "plot_latent_traversals", "plot_samples",
+    "reconstruction_agreement", "train_reference_classifier",
+    "importance_weighted_nll", "negative_elbo", "evaluate_model",
+    "DEFAULT_LABELS_PER_CLASS", "build_classifier", "evaluate_classification",
+    "fine_tune_classifier", "stratified_subset", "corrupt",
+    "evaluate_restoration", "psnr_ssim"
+]

@@ -3,6 +3,8 @@
 import numpy as np
 from sklearn.decomposition import PCA
 
+__all__ = ["flatten", "fit_pca"]
+
 
 def flatten(x):
     return np.asarray(x, dtype="float64").reshape(len(x), -1)

@@ -19,6 +19,12 @@ from keras_ae.data import make_dataset
 from keras_ae.evaluation._common import fit_pca
 from keras_ae.evaluation._common import flatten
 
+__all__ = [
+    "reconstruction_errors", "choose_threshold", "pca_reconstruction_errors",
+    "evaluate_anomaly_detection", "anomaly_metrics", "plot_score_histogram",
+    "untrained_copy", "evaluate_digit_anomaly"
+]
+
 
 def reconstruction_errors(model, x, batch_size=256):
     """Anomaly scores: each example's mean squared reconstruction error.

@@ -8,6 +8,8 @@ from keras_ae.checks import check_data
 from keras_ae.evaluation._common import fit_pca
 from keras_ae.evaluation._common import flatten
 
+__all__ = ["compare_with_pca"]
+
 
 def compare_with_pca(model, x_train, x_test, path=None, num_shown=10):
     """Compares the model's reconstructions with PCA's on held-out data.

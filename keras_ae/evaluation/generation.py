@@ -13,12 +13,19 @@ classifier* trained on the labelled training images
   class of an image in its reconstruction (an autoencoder that turns a 4
   into a 9 fails it, whatever its pixel error).
 
-Plotting helpers: `plot_samples`, `plot_interpolations`.
+A generator is a model with a prior (`sample`: a VAE and the objectives
+built on it) or an ex-post sampler of `keras_ae.samplers` fitted to a
+model's codes (anything with `sample(num_samples, seed)`), so that an AE or
+an RAE with a Gaussian mixture is judged as a VAE is.
+
+Plotting helpers: `plot_samples`, `plot_interpolations`,
+`plot_latent_traversals`.
 """
 
 import warnings
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 from scipy import linalg
 
@@ -30,7 +37,14 @@ from keras_ae.checks import check_labels
 from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.objectives import AutoEncoder
 from keras_ae.objectives import VariationalAutoEncoder
+
+__all__ = ["FEATURES_LAYER", "build_reference_classifier", "check_generator",
+           "classifier_features", "evaluate_generation", "frechet_distance",
+           "plot_interpolations", "plot_latent_traversals", "plot_samples",
+           "reconstruction_agreement", "samples_title",
+           "train_reference_classifier"]
 
 FEATURES_LAYER = "features"
 
@@ -127,8 +141,15 @@ def classifier_features(classifier, x, batch_size=512):
     _check_classifier(classifier)
     extractor = keras.Model(classifier.input,
                             classifier.get_layer(FEATURES_LAYER).output)
-    return extractor.predict(np.asarray(x, "float32"), batch_size=batch_size,
-                             verbose=0).astype("float64")
+    # Called eagerly, batch by batch: `predict` on a model made per call
+    # traces a new function each time, and TensorFlow warns of retracing.
+    x = np.asarray(x, "float32")
+    batches = [keras.ops.convert_to_numpy(extractor(x[i:i + batch_size],
+                                                    training=False))
+               for i in range(0, len(x), batch_size)]
+    if not batches:
+        return np.zeros((0, extractor.output.shape[-1]), "float64")
+    return np.concatenate(batches).astype("float64")
 
 
 def frechet_distance(features_a, features_b):
@@ -173,17 +194,47 @@ def frechet_distance(features_a, features_b):
     return float(max(distance, 0.0))
 
 
-def evaluate_generation(vae, classifier, x_real, num_samples=1000, seed=0,
-                        min_share=0.02):
-    """Judges a VAE's samples from the prior with a reference classifier.
+def check_generator(generator, name="generator"):
+    """Returns `(generator, model)` if `generator` can draw samples.
 
-    Draws `num_samples` samples (`vae.sample`, seeded), classifies them and
-    compares their features with those of `num_samples` real images.
+    A generator is a keras_ae model with a prior (`sample`) or a sampler
+    with `sample(num_samples, seed)` (`keras_ae.samplers`); `model` is the
+    autoencoder that decodes its samples (`None` for a sampler without one).
+    """
+    if isinstance(generator, AutoEncoder):
+        if hasattr(generator, "sample"):
+            return generator, generator
+        raise ValueError(
+            f"`{name}` must be a model with a prior (`sample`, e.g. a VAE) "
+            "or a sampler with `sample(num_samples, seed)` "
+            f"(keras_ae.samplers). Received: {name} of type "
+            f"{type(generator).__name__}, which has no prior; pass "
+            "keras_ae.samplers.GaussianMixtureSampler().fit(model, x_train) "
+            "(the main job fits one as `model.sampler`).")
+    if not callable(getattr(generator, "sample", None)):
+        raise ValueError(
+            f"`{name}` must be a model with a prior (`sample`, e.g. a VAE) "
+            "or a sampler with `sample(num_samples, seed)` "
+            f"(keras_ae.samplers). Received: {name} of type "
+            f"{type(generator).__name__}")
+    model = getattr(generator, "model", None)
+    return generator, model if isinstance(model, AutoEncoder) else None
+
+
+def evaluate_generation(generator, classifier, x_real, num_samples=1000,
+                        seed=0, min_share=0.02):
+    """Judges a generator's samples with a reference classifier.
+
+    Draws `num_samples` samples (`generator.sample`, seeded), classifies
+    them and compares their features with those of `num_samples` real
+    images.
 
     Args:
-        vae: a keras_ae `VariationalAutoEncoder` of images.
+        generator: a keras_ae model with a prior (a VAE, an IWAE, a
+            VampPrior...) or a sampler of `keras_ae.samplers` fitted to a
+            model of images (an AE or an RAE with a Gaussian mixture).
         classifier: a model from `train_reference_classifier`.
-        x_real: held-out real images of the VAE's input shape, at least
+        x_real: held-out real images of the model's input shape, at least
             `num_samples` of them (the first `num_samples` are used).
         num_samples: int >= 2.
         seed: int, seed of the samples.
@@ -196,18 +247,26 @@ def evaluate_generation(vae, classifier, x_real, num_samples=1000, seed=0,
         `largest_share`, and `share_gap` (the total variation distance
         between the class shares and the uniform shares: 0 is balanced, 0.9
         is one class only among 10).
+
+    Example:
+
+    >>> classifier = train_reference_classifier(x_train, y_train)
+    >>> evaluate_generation(vae, classifier, x_val)["frechet_distance"]
+    >>> sampler = keras_ae.samplers.GaussianMixtureSampler().fit(ae, x_train)
+    >>> evaluate_generation(sampler, classifier, x_val)["classes_covered"]
     """
-    check_autoencoder(vae, "vae", VariationalAutoEncoder)
+    generator, model = check_generator(generator)
     _check_classifier(classifier)
     num_samples = check_positive_int("num_samples", num_samples)
     min_share = check_number("min_share", min_share, minimum=0, maximum=1)
-    x_real = check_data("x_real", x_real, vae)
+    x_real = check_data("x_real", x_real, model)
     if len(x_real) < num_samples:
         raise ValueError(
             f"`x_real` must hold at least num_samples={num_samples} images. "
             f"Received: {len(x_real)}"
         )
-    samples = vae.sample(num_samples, seed=check_seed("seed", seed))
+    samples = np.asarray(generator.sample(num_samples,
+                                          seed=check_seed("seed", seed)))
     probabilities = classifier.predict(samples, batch_size=512, verbose=0)
     num_classes = probabilities.shape[1]
     shares = np.bincount(probabilities.argmax(axis=1),
@@ -246,15 +305,102 @@ def reconstruction_agreement(model, classifier, x, y):
         predicted = classifier.predict(images, batch_size=512, verbose=0)
         return float(np.mean(predicted.argmax(axis=1) == y))
 
-    return {"reconstruction_agreement": accuracy(model.reconstruct(x)),
+    # A conditional model reconstructs each image given its true label.
+    labels = (y,) if getattr(model, "conditional", False) else ()
+    return {"reconstruction_agreement": accuracy(model.reconstruct(x, *labels)),
             "original_accuracy": accuracy(x)}
 
 
-def plot_samples(vae, path=None, num_samples=64, seed=0):
-    """Draws samples decoded from the prior N(0, I) of a VAE in a grid."""
-    check_autoencoder(vae, "vae", VariationalAutoEncoder)
-    return plotting.plot_grid(vae.sample(num_samples, seed=seed), path,
-                              "Samples decoded from the prior N(0, I)")
+def plot_samples(generator, path=None, num_samples=64, seed=0, title=None):
+    """Draws samples of a generator (a model's prior, or a sampler) in a grid.
+
+    Args:
+        generator: a keras_ae model with a prior, or a sampler of
+            `keras_ae.samplers` (see `evaluate_generation`).
+        path: where to save the PNG, or `None`.
+        num_samples: int > 0.
+        seed: int, seed of the samples.
+        title: str, or `None` for one that says where the samples come from.
+    """
+    generator, _ = check_generator(generator)
+    return plotting.plot_grid(generator.sample(num_samples, seed=seed), path,
+                              title or samples_title(generator))
+
+
+def samples_title(generator):
+    """`"Samples decoded from ..."`: the prior of a model, or a sampler."""
+    if isinstance(generator, AutoEncoder):
+        if getattr(type(generator), "log_prior",
+                   None) is VariationalAutoEncoder.log_prior:
+            return "Samples decoded from the prior N(0, I)"
+        return f"Samples decoded from the learned prior ({generator.objective})"
+    describe = getattr(generator, "describe", None)
+    return ("Samples decoded from " + describe() if callable(describe)
+            else "Samples")
+
+
+def plot_latent_traversals(model, x=None, path=None, num_steps=9, extent=3.0,
+                           dims=None):
+    """Draws one row per code dimension: the decoded code as that value varies.
+
+    Each row starts from one code (the code of `x`, the posterior mean for a
+    VAE, or the zero code) and sets one of its values to `num_steps` evenly
+    spaced points of `[-extent, extent]`, the others kept: how each
+    dimension changes the output (for a beta-TC-VAE, one factor each when
+    the code is disentangled).
+
+    Args:
+        model: a keras_ae autoencoder with vector codes.
+        x: one input (the input's shape), or `None` for the zero code.
+        path: where to save the PNG, or `None`.
+        num_steps: int >= 2, points per row.
+        extent: float > 0, the half-width of the range, in the prior's
+            standard deviations.
+        dims: sequence of code dimensions to draw, or `None` for all.
+
+    Returns:
+        The matplotlib figure.
+
+    Example:
+
+    >>> plot_latent_traversals(tcvae, x_val[0], "traversals.png")
+    """
+    check_autoencoder(model)
+    if len(model.code_shape) != 1:
+        raise ValueError(
+            "`plot_latent_traversals` takes a model with vector codes. "
+            f"Received: a model with codes of shape {model.code_shape}")
+    if check_positive_int("num_steps", num_steps) < 2:
+        raise ValueError(
+            f"`num_steps` must be >= 2. Received: num_steps={num_steps}")
+    extent = check_number("extent", extent, minimum=1e-6)
+    latent_dim = model.latent_dim
+    if dims is None:
+        dims = range(latent_dim)
+    dims = [int(d) for d in dims]
+    if not dims or any(d < 0 or d >= latent_dim for d in dims):
+        raise ValueError(
+            f"`dims` must be code dimensions in [0, {latent_dim}). Received: "
+            f"dims={dims}")
+    if x is None:
+        code = np.zeros(latent_dim, "float32")
+    else:
+        code = model.encode(check_data("x", np.asarray(x)[None], model))[0]
+    values = np.linspace(-extent, extent, num_steps, dtype="float32")
+    rows = {}
+    for d in dims:
+        codes = np.repeat(code[None], num_steps, axis=0)
+        codes[:, d] = values
+        rows[f"z[{d}]"] = model.decode(codes)
+    fig = plotting.plot_rows(
+        rows, None, f"Latent traversals: each row sets one code value from "
+        f"{-extent:g} to {extent:g}")
+    # A tall figure: keep 0.4 inch free for the title above the first row.
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+    return fig
 
 
 def plot_interpolations(model, x_starts, x_ends, path=None, num_steps=10):

@@ -1,6 +1,9 @@
 """Likelihood of a VAE: negative ELBO and importance-weighted NLL.
 
 See `keras_ae.evaluation` for the likelihood conventions (nats per example).
+Each model is scored with its own prior, `vae.log_prior(z)`: `N(0, I)` for a
+VAE and the objectives built on it (IWAE, beta-TC-VAE, InfoVAE), the learned
+mixture of a VampPrior.
 """
 
 import math
@@ -17,6 +20,10 @@ from keras_ae.evaluation._common import flatten
 from keras_ae.losses import kl_divergence
 from keras_ae.losses import reconstruction_loss
 from keras_ae.objectives import VariationalAutoEncoder
+
+__all__ = ["importance_weighted_nll", "negative_elbo"]
+
+LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _log_likelihood(vae, x, x_hat):
@@ -59,14 +66,36 @@ def _chunks(x, num_samples, max_decoded=8192):
         yield x[i:i + size]
 
 
+def _has_standard_prior(vae):
+    """Whether the model's prior is the VAE's `N(0, I)` (its `log_prior` kept)."""
+    return type(vae).log_prior is VariationalAutoEncoder.log_prior
+
+
+def _log_prior(vae, z, batch_size=8192):
+    """`log p(z)` under the model's own prior for codes `(S, batch, d)`, float64."""
+    if _has_standard_prior(vae):
+        return -0.5 * np.sum(z**2 + LOG_2PI, axis=-1)
+    flat = z.reshape(-1, *vae.code_shape).astype("float32")
+    values = [keras.ops.convert_to_numpy(vae.log_prior(flat[i:i + batch_size]))
+              for i in range(0, len(flat), batch_size)]
+    return np.concatenate(values).astype("float64").reshape(z.shape[:2])
+
+
+def _log_posterior(eps, z_log_var):
+    """`log q(z|x)` of codes `z = z_mean + exp(z_log_var / 2) * eps`, float64."""
+    return -0.5 * np.sum(eps**2 + z_log_var[None] + LOG_2PI, axis=-1)
+
+
 def negative_elbo(vae, x, num_samples=1, seed=0):
     """Monte Carlo estimate of the negative ELBO of a VAE, in nats per example.
 
-    `-ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))`: the expectation
+    `-ELBO(x) = E_q[-log p(x|z)] + KL(q(z|x) || p(z))`: the expectation
     is averaged over `num_samples` codes per example drawn from `q(z|x)`,
-    the KL divergence is analytic and weighted 1 (whatever the model's
-    `beta`). For a `"bce"` model this is the model's own loss; the
-    likelihoods are defined in `keras_ae.evaluation`.
+    the KL divergence is weighted 1 (whatever the model's `beta`). With the
+    prior `N(0, I)` the KL is analytic; with another prior (a VampPrior's
+    `log_prior`) it is the Monte Carlo estimate `E_q[log q(z|x) - log
+    p(z)]` over the same codes. For a `"bce"` VAE this is the model's own
+    loss; the likelihoods are defined in `keras_ae.evaluation`.
 
     Args:
         vae: a keras_ae `VariationalAutoEncoder`.
@@ -84,9 +113,15 @@ def negative_elbo(vae, x, num_samples=1, seed=0):
     rng = np.random.default_rng(check_seed("seed", seed))
     nll, kl = [], []
     for batch in _chunks(x, num_samples):
-        z, _, z_mean, z_log_var = _posterior_samples(vae, batch, num_samples, rng)
+        z, eps, z_mean, z_log_var = _posterior_samples(vae, batch,
+                                                       num_samples, rng)
         nll.append(-_decoded_log_likelihood(vae, batch, z).mean(axis=0))
-        kl.append(keras.ops.convert_to_numpy(kl_divergence(z_mean, z_log_var)))
+        if _has_standard_prior(vae):
+            kl.append(keras.ops.convert_to_numpy(
+                kl_divergence(z_mean, z_log_var)))
+        else:
+            kl.append(np.mean(_log_posterior(eps, z_log_var)
+                              - _log_prior(vae, z), axis=0))
     nll, kl = np.concatenate(nll), np.concatenate(kl)
     return {"negative_elbo": float(np.mean(nll + kl)),
             "reconstruction_nll": float(np.mean(nll)), "kl": float(np.mean(kl))}
@@ -99,8 +134,9 @@ def importance_weighted_nll(vae, x, k=100, seed=0):
     computed in log space with logsumexp, vectorized over the `k` samples,
     and averaged over the examples. Its expectation is an upper bound of
     `-log p(x)` that decreases with `k` towards it; at `k=1` it is a
-    one-sample estimate of the negative ELBO (with a sampled KL). The
-    likelihoods are defined in `keras_ae.evaluation`.
+    one-sample estimate of the negative ELBO (with a sampled KL). `p(z)` is
+    the model's own prior (`log_prior`). The likelihoods are defined in
+    `keras_ae.evaluation`.
 
     Args:
         vae: a keras_ae `VariationalAutoEncoder`.
@@ -119,9 +155,7 @@ def importance_weighted_nll(vae, x, k=100, seed=0):
     for batch in _chunks(x, k):
         z, eps, _, z_log_var = _posterior_samples(vae, batch, k, rng)
         log_likelihood = _decoded_log_likelihood(vae, batch, z)
-        # The log(2 pi) terms of the prior and the posterior cancel.
-        log_prior = -0.5 * np.sum(z**2, axis=-1)
-        log_posterior = -0.5 * np.sum(eps**2 + z_log_var[None], axis=-1)
-        log_weights = log_likelihood + log_prior - log_posterior
+        log_weights = (log_likelihood + _log_prior(vae, z)
+                       - _log_posterior(eps, z_log_var))
         nll.append(math.log(k) - logsumexp(log_weights, axis=0))
     return {"iw_nll": float(np.mean(np.concatenate(nll))), "k": float(k)}

@@ -25,6 +25,8 @@ from keras_ae.evaluation.restoration import evaluate_restoration
 from keras_ae.io import write_json
 from keras_ae.objectives import VariationalAutoEncoder
 
+__all__ = ["evaluate_model"]
+
 
 def evaluate_model(model, x_train, y_train, x_test, y_test, output_dir, seed=0,
                    normal_class=1, anomaly_epochs=5, fine_tune_steps=300,
@@ -60,6 +62,13 @@ def evaluate_model(model, x_train, y_train, x_test, y_test, output_dir, seed=0,
     # --- Check everything before touching the disk --------------------------
     x_train, y_train, x_test, y_test = check_labelled_split(
         model, x_train, y_train, x_test, y_test)
+    if getattr(model, "conditional", False):
+        raise ValueError(
+            "`evaluate_model` judges models whose verbs take inputs alone; a "
+            f"{type(model).__name__} needs the labels of every input. "
+            f"Received: model of type {type(model).__name__}; judge it with "
+            "its verbs (`reconstruct(x, labels)`, `sample(n, labels)`) and "
+            "`keras_ae.evaluation.reconstruction_agreement`.")
     seed = check_seed("seed", seed)
     iw_samples = check_positive_int("iw_samples", iw_samples)
     max_likelihood_examples = check_positive_int("max_likelihood_examples",

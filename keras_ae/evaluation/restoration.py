@@ -9,6 +9,8 @@ from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_images
 from keras_ae.checks import check_seed
 
+__all__ = ["psnr_ssim", "corrupt", "evaluate_restoration"]
+
 
 def psnr_ssim(clean, other):
     """Mean PSNR (dB) and SSIM of images against their clean versions.

@@ -1,26 +1,31 @@
-"""File helpers shared by the export formats: temporaries and atomic writes.
+"""File helpers shared by the export formats: checks, temporaries and atomic writes.
 
 Every export refuses a bad target before anything is traced, converted or
-written, and writes atomically: into a hidden temporary sibling, renamed into
-place once complete. A temporary left by a killed export carries the host
-and process id of its writer, so that a later export can tell it is stale.
+written, and writes atomically: into a marked temporary directory beside
+its target, renamed into place once complete (`keras_ae.io`). A temporary
+left by a killed export is removed by the next writer of the same
+directory only when its marker proves it is keras_ae's and its process is
+gone.
 """
 
+import json
 import os
-import re
-import shutil
-import socket
-import tempfile
+import zipfile
 
 import keras
 
+from keras_ae import io
 from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_keras_file
 
-# Hidden temporaries: `<prefix><host>-<pid>-<random>`.
-TEMP_PREFIX = ".tmp-export-"
-_TEMP_NAME = re.compile(
-    rf"^{re.escape(TEMP_PREFIX)}(?P<host>.+)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+__all__ = ["TEMP_PREFIX", "check_model", "load_keras_model", "make_dirs",
+           "remove_empty", "remove_stale_temporaries", "temporary_directory",
+           "write_atomically", "writer_lock"]
+
+TEMP_PREFIX = io.TEMP_PREFIX
+temporary_directory = io.temporary_directory
+remove_stale_temporaries = io.remove_stale_temporaries
+writer_lock = io.writer_lock
 
 
 def check_model(model):
@@ -35,54 +40,6 @@ def check_model(model):
                 "`model.build((None, *input_shape))`.")
         model.build((None, *input_shape))
     return model
-
-
-def temp_prefix():
-    """The name prefix of this process's temporaries."""
-    return f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
-
-
-def temporary_directory(directory):
-    """Creates a hidden temporary directory of this process in `directory`."""
-    return tempfile.mkdtemp(prefix=temp_prefix(), dir=directory)
-
-
-def remove_stale_temporaries(directory):
-    """Removes the temporaries of exports killed on this host; returns them.
-
-    A temporary is stale when its name says it was written on this host by
-    a process that no longer runs. Any other entry, a version directory
-    included, is never touched; so are the temporaries of running exports
-    and of other hosts.
-    """
-    if os.name != "posix" or not os.path.isdir(directory):
-        return []
-    host = socket.gethostname()
-    removed = []
-    for entry in sorted(os.listdir(directory)):
-        match = _TEMP_NAME.match(entry)
-        path = os.path.join(directory, entry)
-        if not match or match["host"] != host or _is_running(int(match["pid"])):
-            continue
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.remove(path)
-            except OSError:
-                continue
-        removed.append(path)
-    return removed
-
-
-def _is_running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def make_dirs(path):
@@ -109,35 +66,94 @@ def remove_empty(directories):
 
 
 def write_atomically(path, data, overwrite=False):
-    """Writes `data` to a temporary sibling file, then renames it to `path`."""
-    directory = os.path.dirname(path) or "."
+    """Writes `data` to `path` atomically, creating its missing directories.
+
+    See `keras_ae.io.write_atomically`; stale keras_ae temporaries of the
+    directory are removed first, and the directories created here are
+    removed again if the write fails.
+    """
+    directory = os.path.dirname(os.fspath(path)) or "."
     created = make_dirs(directory)
     remove_stale_temporaries(directory)
-    descriptor, temp_path = tempfile.mkstemp(prefix=temp_prefix(),
-                                             dir=directory)
     try:
-        with os.fdopen(descriptor, "wb") as f:
-            f.write(data)
-        if not overwrite and os.path.lexists(path):
-            raise FileExistsError(
-                f"{path!r} already exists; it is never overwritten.")
-        os.replace(temp_path, path)
+        return io.write_atomically(path, data, overwrite=overwrite)
     except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
         remove_empty(created)
         raise
 
 
-def load_keras_model(path, argument="model"):
-    """Loads a keras_ae model from a `.keras` file, with clear errors.
+def load_keras_model(path, argument="model", compile=False,
+                     fix="save or export the model again"):
+    """Loads a keras_ae model from a `.keras` file, with one clear error.
+
+    A file that is not a `.keras` archive, an archive whose config is not
+    valid or not a keras_ae model's, whose weights are missing or damaged,
+    or whose weights belong to another architecture: each is refused with
+    a `ValueError` naming the file, what is wrong and what to do.
 
     Args:
         path: str or path of the `.keras` file.
         argument: str, the argument named in errors.
+        compile: bool, restore the optimizer too.
+        fix: str, what the user can do, ending the message.
 
     Returns:
-        The built `AutoEncoder` or `VariationalAutoEncoder`.
+        The built keras_ae model.
+
+    Example:
+
+    >>> model = load_keras_model("saved_models/quick/model.keras")
     """
     path = check_keras_file(argument, path)
-    return check_model(keras.saving.load_model(path, compile=False))
+    problem = _archive_problem(path)
+    if problem is None:
+        try:
+            model = keras.saving.load_model(path, compile=compile)
+        except json.JSONDecodeError as error:
+            problem = f"its config is not valid JSON ({error.msg})"
+        except OSError as error:
+            problem = (f"its weights are damaged ("
+                       f"{_first_line(error)})")
+        except ValueError as error:
+            message = _first_line(error)
+            if "could not be loaded" in message or "expected" in message:
+                problem = ("its weights do not fit the model its config "
+                           "describes (weights of another architecture?): "
+                           f"{message}")
+            else:
+                problem = f"its config does not describe a keras_ae model: {message}"
+        except (TypeError, KeyError, AttributeError) as error:
+            problem = (f"its config cannot be rebuilt ("
+                       f"{type(error).__name__}: {_first_line(error)})")
+    if problem is not None:
+        raise ValueError(
+            f"`{argument}` is a damaged .keras model: {problem}; {fix}. "
+            f"Received: {argument}={path!r}")
+    try:
+        return check_model(model)
+    except ValueError as error:
+        raise ValueError(f"{_first_line(error)} ({fix}); in {path!r}") from None
+
+
+def _archive_problem(path):
+    """What is wrong with a `.keras` zip's members, or `None`."""
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if not names & {"model.weights.h5", "model.weights.npz"}:
+            return "it holds no weights (no model.weights.h5)"
+        try:
+            config = json.loads(archive.read("config.json"))
+        except (ValueError, UnicodeDecodeError) as error:
+            return f"its config.json is not valid JSON ({_first_line(error)})"
+        if "model.weights.h5" in names:
+            with archive.open("model.weights.h5") as f:
+                if f.read(8) != b"\x89HDF\r\n\x1a\n":
+                    return "its weights (model.weights.h5) are not an HDF5 file"
+    if not isinstance(config, dict) or "class_name" not in config:
+        return "its config.json is not a Keras model config"
+    return None
+
+
+def _first_line(error):
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

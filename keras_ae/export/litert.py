@@ -7,7 +7,10 @@ from ai_edge_litert.interpreter import Interpreter
 from ai_edge_litert.interpreter import OpResolverType
 
 from keras_ae.checks import check_choice
+from keras_ae.checks import check_examples
 from keras_ae.checks import check_positive_int
+
+__all__ = ["TFLiteRunner", "read_flatbuffer", "run_tflite"]
 
 
 class TFLiteRunner:
@@ -55,7 +58,17 @@ class TFLiteRunner:
             )
         self._num_threads = num_threads
         self._use_xnnpack = use_xnnpack
-        self._load(use_delegate=use_xnnpack is not False)
+        try:
+            self._load(use_delegate=use_xnnpack is not False)
+        except ValueError as error:
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            shown = (repr(os.fspath(flatbuffer))
+                     if isinstance(flatbuffer, (str, os.PathLike))
+                     else f"{len(self._flatbuffer)} bytes")
+            raise ValueError(
+                f"`flatbuffer` is not a TensorFlow Lite model ({lines[0]}); "
+                f"convert the model again. Received: flatbuffer={shown}"
+            ) from None
         signatures = sorted(self._interpreter.get_signature_list())
         if signature is None:
             if len(signatures) != 1:
@@ -123,10 +136,15 @@ class TFLiteRunner:
         feeds = {}
         for name in names:
             details = self.input_details[name]
-            array = np.asarray(inputs[name])
-            if not _is_index_input(details):
-                array = array.astype("float32")
             expected = tuple(int(d) for d in details["shape_signature"])
+            if _is_index_input(details):
+                array = np.asarray(inputs[name])
+            else:
+                # What `fit` and `predict` refuse is refused here too: raw
+                # uint8 bytes, values that are not numbers, NaN, infinity.
+                array = check_examples(
+                    name, inputs[name],
+                    tuple(None if e < 0 else e for e in expected[1:]))
             if array.ndim != len(expected) or any(
                 e >= 0 and d != e for d, e in zip(array.shape, expected)
             ) or array.shape[0] == 0:

@@ -11,6 +11,10 @@ from keras_ae.checks import check_output_dir
 from keras_ae.checks import check_version
 from keras_ae.export import export_utils
 
+__all__ = ["SIGNATURES", "export_saved_model", "load_saved_model",
+           "saved_model_signature_specs", "saved_model_signatures",
+           "versions", "write_saved_model"]
+
 # The signatures of an AE or a VAE; other objectives may add their own.
 SIGNATURES = ("serving_default", "encode", "decode")
 
@@ -27,13 +31,17 @@ def export_saved_model(model, base_dir, name, version=None):
     them run the model at inference (`training=False`), so they are
     deterministic.
 
-    The write is atomic: the SavedModel is written into a hidden temporary
+    The write is atomic: the SavedModel is written into a marked temporary
     directory inside `<base_dir>/<name>/` and renamed to its version
     directory once complete, so TF Serving never sees half a model. An
     existing version is never touched, and a failed export leaves nothing
     behind; what an export killed half-way left is removed by the next
-    export of the same name. Bad arguments and an unwritable `base_dir` are
-    refused before anything is written.
+    export of the same name. One export of a name at a time: another
+    process writing the same model directory is refused at once
+    (`keras_ae.io.LockedError`, naming it). Bad arguments and an unwritable
+    `base_dir` are refused before anything is written. The version
+    directory and its files get the user's umask (0755 and 0644 under
+    umask 022), so a server running as another user can read them.
 
     Args:
         model: `AutoEncoder` or `VariationalAutoEncoder`. An unbuilt model is
@@ -79,20 +87,26 @@ def export_saved_model(model, base_dir, name, version=None):
     archive = _make_archive(model)
 
     created = export_utils.make_dirs(model_dir)
-    export_utils.remove_stale_temporaries(model_dir)
-    temp_dir = None
     try:
-        if version is None:
-            version = max(versions(model_dir), default=0) + 1
-        target = os.path.join(model_dir, str(version))
-        temp_dir = export_utils.temporary_directory(model_dir)
-        archive.write_out(temp_dir, verbose=False)
-        _refuse_existing_version(target)
-        os.rename(temp_dir, target)
-        temp_dir = None
+        with export_utils.writer_lock(model_dir, f"The served model {name!r}"):
+            export_utils.remove_stale_temporaries(model_dir)
+            if version is None:
+                version = max(versions(model_dir), default=0) + 1
+            target = os.path.join(model_dir, str(version))
+            _refuse_existing_version(target)
+            # Written inside a marked temporary directory, so that the
+            # version directory gets the user's umask (not mkdtemp's 0700)
+            # and carries no marker once renamed into place.
+            temp_dir = export_utils.temporary_directory(model_dir)
+            try:
+                staged = os.path.join(temp_dir, "saved_model")
+                os.mkdir(staged)
+                archive.write_out(staged, verbose=False)
+                _refuse_existing_version(target)
+                os.rename(staged, target)
+            finally:
+                shutil.rmtree(temp_dir, ignore_errors=True)
     except BaseException:
-        if temp_dir is not None:
-            shutil.rmtree(temp_dir, ignore_errors=True)
         export_utils.remove_empty(created)
         raise
     return target
@@ -115,14 +129,25 @@ def saved_model_signatures(model):
 
 
 def _checking_shapes(function, specs):
-    # Signatures do not check shapes by themselves: a tensor of another
-    # shape would fail deep in the graph, or pass silently. EnsureShape
-    # names the expected shape; the TFLite converter drops it.
+    # Signatures do not check their inputs by themselves: a tensor of
+    # another shape would fail deep in the graph, or pass silently, and NaN
+    # or infinite values would come back as a plausible reconstruction.
+    # EnsureShape names the expected shape and CheckNumerics refuses
+    # non-finite values (an InvalidArgument error, as `fit` refuses them);
+    # the TFLite converter drops both.
     def checked(*tensors):
-        return function(*(tf.ensure_shape(t, spec.shape, name=f"check_{spec.name}")
-                          for t, spec in zip(tensors, specs)))
+        return function(*(_checked(t, spec) for t, spec in zip(tensors, specs)))
 
     return checked
+
+
+def _checked(tensor, spec):
+    tensor = tf.ensure_shape(tensor, spec.shape, name=f"check_{spec.name}")
+    if spec.dtype.is_floating:
+        tensor = tf.debugging.check_numerics(
+            tensor, f"`{spec.name}` must hold only finite values (no NaN or "
+            "infinity)", name=f"check_{spec.name}_finite")
+    return tensor
 
 
 def saved_model_signature_specs(saved_model_dir, dtypes=False):
@@ -131,7 +156,7 @@ def saved_model_signature_specs(saved_model_dir, dtypes=False):
     Shapes are tuples with `None` for unknown dimensions; with
     `dtypes=True` each value is `(shape, numpy_dtype)`.
     """
-    signatures = tf.saved_model.load(saved_model_dir).signatures
+    signatures = load_saved_model(saved_model_dir).signatures
 
     def described(spec):
         shape = tuple(spec.shape.as_list())
@@ -142,6 +167,33 @@ def saved_model_signature_specs(saved_model_dir, dtypes=False):
               for name, spec in function.structured_input_signature[1].items()}
         for key, function in signatures.items()
     }
+
+
+def load_saved_model(saved_model_dir, argument="model"):
+    """`tf.saved_model.load`, with one clear error for a damaged SavedModel.
+
+    Args:
+        saved_model_dir: str, a SavedModel directory.
+        argument: str, the argument named in errors.
+
+    Returns:
+        The loaded SavedModel.
+    """
+    path = os.fspath(saved_model_dir)
+    graph = os.path.join(path, "saved_model.pb")
+    if not os.path.isfile(graph):
+        raise ValueError(
+            f"`{argument}` is not a SavedModel directory: it holds no "
+            f"saved_model.pb. Received: {argument}={path!r}")
+    try:
+        return tf.saved_model.load(path)
+    except Exception as error:  # noqa: BLE001  (TensorFlow's errors vary)
+        lines = [line.strip() for line in str(error).splitlines()
+                 if line.strip()]
+        reason = lines[0] if lines else type(error).__name__
+        raise ValueError(
+            f"`{argument}` is a damaged SavedModel: {reason[:300]}; export "
+            f"the model again. Received: {argument}={path!r}") from None
 
 
 def write_saved_model(model, directory):

@@ -1,11 +1,25 @@
-"""TF Serving's `models.config` for a directory of exported models."""
+"""TF Serving's `models.config` for a directory of exported models.
+
+The file is TF Serving's own `ModelServerConfig` message (from
+`tensorflow-serving-api`), written with protobuf's text format and parsed
+back before it replaces the old one, so that it is always a file the
+server loads.
+"""
 
 import os
 
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
 from keras_ae.checks import check_bool
+from keras_ae.checks import check_name
 from keras_ae.checks import check_output_dir
 from keras_ae.export import export_utils
 from keras_ae.export.saved_model import versions
+
+__all__ = ["CONTAINER_MODEL_ROOT", "SERVING_CONFIG", "SERVING_CONFIG_HEADER",
+           "is_generated_config", "refresh_serving_config",
+           "serving_config_text", "write_serving_config"]
 
 SERVING_CONFIG = "models.config"
 # TF Serving's container image serves the models mounted at /models.
@@ -49,26 +63,21 @@ def write_serving_config(base_dir, overwrite=False):
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(
             f"{path!r} already exists; pass overwrite=True to replace it.")
-    names = [name for name in sorted(os.listdir(base_dir))
-             if _served_versions(os.path.join(base_dir, name))]
-    if not names:
-        raise ValueError(
-            "`base_dir` holds no exported model: no subdirectory has an "
-            "integer version directory with a saved_model.pb. Received: "
-            f"base_dir={base_dir!r}"
-        )
-    lines = [SERVING_CONFIG_HEADER, "model_config_list {"]
-    for name in names:
-        lines += [
-            "  config {",
-            f"    name: {_quote(name)}",
-            f"    base_path: {_quote(CONTAINER_MODEL_ROOT + '/' + name)}",
-            '    model_platform: "tensorflow"',
-            "  }",
-        ]
-    lines.append("}")
-    export_utils.write_atomically(path, ("\n".join(lines) + "\n").encode(),
-                                  overwrite)
+    # Several exports of other models may finish at once: the config is
+    # rewritten by one of them at a time, each listing every model.
+    with export_utils.writer_lock(base_dir, "The served models' directory",
+                                  wait=60):
+        names = [name for name in sorted(os.listdir(base_dir))
+                 if _is_served_name(name)
+                 and _served_versions(os.path.join(base_dir, name))]
+        if not names:
+            raise ValueError(
+                "`base_dir` holds no exported model: no subdirectory has an "
+                "integer version directory with a saved_model.pb. Received: "
+                f"base_dir={base_dir!r}"
+            )
+        export_utils.write_atomically(path, serving_config_text(names).encode(),
+                                      overwrite)
     return path
 
 
@@ -92,9 +101,11 @@ def refresh_serving_config(base_dir):
     'saved_models/models.config'
     """
     path = os.path.join(check_output_dir("base_dir", base_dir), SERVING_CONFIG)
-    if not is_generated_config(path):
-        return None
-    return write_serving_config(base_dir, overwrite=True)
+    with export_utils.writer_lock(base_dir, "The served models' directory",
+                                  wait=60):
+        if not is_generated_config(path):
+            return None
+        return write_serving_config(base_dir, overwrite=True)
 
 
 def is_generated_config(path):
@@ -110,5 +121,29 @@ def _served_versions(model_dir):
         os.path.join(model_dir, str(v), "saved_model.pb"))]
 
 
-def _quote(text):
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def serving_config_text(names):
+    """The text of a `models.config` serving the models `names`.
+
+    Built as TF Serving's `ModelServerConfig` message and parsed back, so
+    that what is written is what the server's own parser reads.
+    """
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in names:
+        config.model_config_list.config.add(
+            name=name, base_path=f"{CONTAINER_MODEL_ROOT}/{name}",
+            model_platform="tensorflow")
+    text = (SERVING_CONFIG_HEADER + "\n"
+            + text_format.MessageToString(config))
+    if text_format.Parse(text, model_server_config_pb2.ModelServerConfig()
+                         ) != config:  # pragma: no cover  (protobuf's promise)
+        raise ValueError(f"The models.config of {names} does not parse back.")
+    return text
+
+
+def _is_served_name(name):
+    """Whether a subdirectory's name can be a served model's (`check_name`)."""
+    try:
+        check_name("name", name)
+    except ValueError:
+        return False
+    return True

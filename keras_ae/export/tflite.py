@@ -22,6 +22,9 @@ from keras_ae.export.litert import read_flatbuffer
 from keras_ae.export.saved_model import saved_model_signature_specs
 from keras_ae.export.saved_model import write_saved_model
 
+__all__ = ["CALIBRATION_EXAMPLES", "QUANTIZATIONS", "UnsupportedOpsError",
+           "convert_to_tflite", "tflite_ops"]
+
 QUANTIZATIONS = (None, "dynamic", "float16", "int8")
 # Number of examples the int8 converter calibrates its ranges on.
 CALIBRATION_EXAMPLES = 200
@@ -82,8 +85,9 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
         quantization: `None`, `"dynamic"`, `"float16"` or `"int8"`.
         representative_data: array of example inputs of the signature,
             shape `(num_examples, *input_shape)` (for `"decode"`,
-            `(num_examples, *code_shape)`); required for `"int8"`, refused
-            otherwise.
+            `(num_examples, *code_shape)`); for a signature with several
+            inputs (a conditional model's `labels`), a dict of arrays, one
+            per input. Required for `"int8"`, refused otherwise.
         output_path: str or path of the `.tflite` file to write, or `None`.
             An existing file is never overwritten.
 
@@ -135,7 +139,15 @@ def convert_to_tflite(model, signature="serving_default", quantization=None,
     _check_runs(flatbuffer, inputs, calibration)
     if output_path is None:
         return flatbuffer
-    export_utils.write_atomically(output_path, flatbuffer)
+    directory = os.path.dirname(output_path) or "."
+    created = export_utils.make_dirs(directory)
+    try:
+        with export_utils.writer_lock(directory, "The directory of "
+                                      "`output_path`"):
+            export_utils.write_atomically(output_path, flatbuffer)
+    except BaseException:
+        export_utils.remove_empty(created)
+        raise
     return output_path
 
 
@@ -196,38 +208,64 @@ def _check_source(model):
 
 
 def _calibration_data(representative_data, inputs):
+    """`{input name: examples}` for int8 calibration, checked and shuffled.
+
+    A signature with several inputs (e.g. a conditional model's images and
+    labels) takes a dict of arrays, one per input, as many examples each.
+    """
     if representative_data is None:
         raise ValueError(
             "quantization='int8' calibrates on example inputs: pass "
             "`representative_data`, an array of training inputs of shape "
             "(num_examples, ...). Received: representative_data=None"
         )
-    if len(inputs) != 1:
+    if not isinstance(representative_data, dict):
+        if len(inputs) != 1:
+            raise ValueError(
+                "int8 calibration of a signature with several inputs takes "
+                "`representative_data` as a dict of arrays, one per input: "
+                f"{sorted(inputs)}. Received: representative_data of type "
+                f"{type(representative_data).__name__}")
+        representative_data = {next(iter(inputs)): representative_data}
+    if sorted(representative_data) != sorted(inputs):
         raise ValueError(
-            "int8 calibration supports signatures with one input. Received: "
-            f"a signature with inputs {sorted(inputs)}"
-        )
-    (name, (shape, _)), = inputs.items()
-    try:
-        data = np.asarray(representative_data, dtype="float32")
-    except (TypeError, ValueError):
+            "`representative_data` must name the signature's inputs exactly: "
+            f"{sorted(inputs)}. Received: {sorted(representative_data)}")
+    calibration = {}
+    for name, (shape, dtype) in inputs.items():
+        argument = ("representative_data" if len(inputs) == 1
+                    else f"representative_data[{name!r}]")
+        # Integer inputs (labels, codebook indices) are fed as integers.
+        kind = dtype if np.issubdtype(dtype, np.integer) else "float32"
+        try:
+            data = np.asarray(representative_data[name], dtype=kind)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"`{argument}` must be an array of numbers. Received: "
+                f"{argument} of type "
+                f"{type(representative_data[name]).__name__}"
+            ) from None
+        if data.ndim != len(shape) or any(
+            e is not None and d != e for d, e in zip(data.shape[1:], shape[1:])
+        ) or len(data) == 0:
+            expected = ", ".join("num_examples" if d is None else str(d)
+                                 for d in shape)
+            raise ValueError(
+                f"`{argument}` must have shape ({expected}), the "
+                f"signature's input {name!r}. Received: {argument} with "
+                f"shape {data.shape}"
+            )
+        check_finite(argument, data)
+        calibration[name] = data
+    sizes = {len(data) for data in calibration.values()}
+    if len(sizes) != 1:
         raise ValueError(
-            "`representative_data` must be an array of numbers. Received: "
-            f"representative_data of type {type(representative_data).__name__}"
-        ) from None
-    if data.ndim != len(shape) or any(
-        e is not None and d != e for d, e in zip(data.shape[1:], shape[1:])
-    ) or len(data) == 0:
-        expected = ", ".join("num_examples" if d is None else str(d)
-                             for d in shape)
-        raise ValueError(
-            f"`representative_data` must have shape ({expected}), the "
-            f"signature's input {name!r}. Received: representative_data with "
-            f"shape {data.shape}"
-        )
-    check_finite("representative_data", data)
-    order = np.random.default_rng(0).permutation(len(data))
-    return name, data[order[:CALIBRATION_EXAMPLES]]
+            "`representative_data` must hold as many examples for every "
+            "input. Received: " + ", ".join(
+                f"{len(d)} for {n!r}" for n, d in calibration.items()))
+    order = np.random.default_rng(0).permutation(sizes.pop())
+    return {name: data[order[:CALIBRATION_EXAMPLES]]
+            for name, data in calibration.items()}
 
 
 def _converter(saved_model_dir, signature, quantization, calibration,
@@ -241,10 +279,11 @@ def _converter(saved_model_dir, signature, quantization, calibration,
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
     elif quantization == "int8":
-        name, data = calibration
+        count = len(next(iter(calibration.values())))
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
-            {name: data[i:i + 1]} for i in range(len(data)))
+            {name: data[i:i + 1] for name, data in calibration.items()}
+            for i in range(count))
         ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if select_ops:
         ops = ops + [tf.lite.OpsSet.SELECT_TF_OPS]
@@ -319,8 +358,7 @@ def _unsupported_ops_error(ops, signature):
 def _check_runs(flatbuffer, inputs, calibration):
     """Runs the flatbuffer once in LiteRT; raises if it cannot run."""
     if calibration is not None:
-        name, data = calibration
-        sample = {name: data[:2]}
+        sample = {name: data[:2] for name, data in calibration.items()}
     else:
         sample = {name: np.zeros((2, *shape[1:]), dtype)
                   for name, (shape, dtype) in inputs.items()}

@@ -4,8 +4,11 @@ import math
 
 import keras
 
+from keras_ae.checks import check_activation
 from keras_ae.checks import check_positive_ints
 from keras_ae.registry import register_family
+
+__all__ = ["build_dense"]
 
 
 @register_family("dense")
@@ -33,6 +36,8 @@ def build_dense(input_shape, code_shape, hidden_units=(256, 128),
     """
     hidden_units = check_positive_ints("hidden_units", hidden_units,
                                        allow_empty=True)
+    check_activation("activation", activation)
+    check_activation("output_activation", output_activation)
     inputs = keras.Input(input_shape, name="inputs")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i, units in enumerate(hidden_units):

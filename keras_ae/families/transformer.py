@@ -16,10 +16,16 @@ import numbers
 import keras
 from keras import ops
 
+from keras_ae.checks import check_activation
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_positive_int
 from keras_ae.layers import PositionalEmbedding
 from keras_ae.registry import register_family
+
+__all__ = [
+    "POOLINGS", "DECODER_INPUTS", "ClassToken", "TransformerBlock",
+    "build_transformer"
+]
 
 POOLINGS = ("mean", "cls", "flatten")
 DECODER_INPUTS = ("broadcast", "tokens")
@@ -197,6 +203,7 @@ def build_transformer(input_shape, code_shape, patch_size=7, embed_dim=64,
     (None, 64)
     """
     patch_size = check_positive_int("patch_size", patch_size)
+    check_activation("output_activation", output_activation)
     embed_dim = check_positive_int("embed_dim", embed_dim)
     num_layers = check_positive_int("num_layers", num_layers)
     num_heads = check_positive_int("num_heads", num_heads)

@@ -24,14 +24,20 @@ from keras import ops
 
 from keras_ae.checks import check_choice
 from keras_ae.checks import check_examples
+from keras_ae.checks import check_fits_in_memory
 from keras_ae.checks import check_model_data
+from keras_ae.checks import check_number
+from keras_ae.checks import check_optimizer
 from keras_ae.checks import check_positive_int
+from keras_ae.checks import check_sample_weight
+from keras_ae.checks import refuse
 from keras_ae.compat import MultiWorkerSymbolicBuild
 from keras_ae.distribute import is_multi_worker
 from keras_ae.losses import RECONSTRUCTION_LOSSES
 from keras_ae.losses import reconstruction_loss as reconstruction_loss_fn
 from keras_ae.registry import get_family
 from keras_ae.registry import register_objective
+from keras_ae.samplers import GaussianMixtureSampler
 from keras_ae.spec import ModelSpec
 
 __all__ = ["AutoEncoder", "code_head", "reduce_per_example"]
@@ -134,7 +140,9 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
         """Configures the model for training.
 
         The model computes its own loss (see `reconstruction_loss` and the
-        objective's options), so `loss` and `metrics` must be left unset.
+        objective's options), so `loss` and `metrics` must be left unset,
+        and so must `loss_weights` and `weighted_metrics`, which it would
+        ignore. `optimizer` is a Keras optimizer or the name of one.
         """
         if loss is not None:
             raise ValueError(
@@ -147,6 +155,14 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
                 f"{type(self).__name__} logs its own metrics ("
                 f"{', '.join(m.name for m in self.metrics)}); `compile` does "
                 f"not take any. Received: metrics={metrics!r}")
+        for ignored in ("loss_weights", "weighted_metrics"):
+            if kwargs.get(ignored) is not None:
+                raise ValueError(
+                    f"{type(self).__name__} computes its own loss, so "
+                    f"`compile` does not take `{ignored}`, which it would "
+                    f"ignore. Received: {ignored}={kwargs[ignored]!r}. Weigh "
+                    "the examples with fit(..., sample_weight=...) instead.")
+        check_optimizer("optimizer", optimizer)
         super().compile(optimizer=optimizer, **kwargs)
 
     def compile_from_config(self, config):
@@ -158,14 +174,37 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
 
     # --- NumPy data is checked before any step runs --------------------------
 
-    def fit(self, x=None, y=None, *args, validation_data=None, **kwargs):
-        x, y, validation_data = check_model_data(self, x, y, validation_data)
-        return super().fit(x, y, *args, validation_data=validation_data,
-                           **kwargs)
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto",
+            callbacks=None, validation_split=0.0, validation_data=None,
+            shuffle=True, class_weight=None, sample_weight=None,
+            initial_epoch=0, **kwargs):
+        """`keras.Model.fit`, with the data and the arguments checked first.
 
-    def evaluate(self, x=None, y=None, *args, **kwargs):
+        `sample_weight` (one weight >= 0 per example) weighs each example's
+        loss, `sum_i(w_i * loss_i) / batch_size`, with or without `y`
+        (without it the target is `x`: Keras alone would drop the weights).
+        """
+        x, y, validation_data = check_model_data(self, x, y, validation_data)
+        _check_fit_arguments(batch_size=batch_size, epochs=epochs,
+                             initial_epoch=initial_epoch,
+                             validation_split=validation_split,
+                             class_weight=class_weight)
+        x, y, sample_weight = _weighted(x, y, sample_weight)
+        return super().fit(
+            x, y, batch_size=batch_size, epochs=epochs, verbose=verbose,
+            callbacks=callbacks, validation_split=validation_split,
+            validation_data=validation_data, shuffle=shuffle,
+            sample_weight=sample_weight, initial_epoch=initial_epoch,
+            **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto",
+                 sample_weight=None, **kwargs):
+        """`keras.Model.evaluate`, with the data and the arguments checked first."""
         x, y, _ = check_model_data(self, x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        _check_fit_arguments(batch_size=batch_size)
+        x, y, sample_weight = _weighted(x, y, sample_weight)
+        return super().evaluate(x, y, batch_size=batch_size, verbose=verbose,
+                                sample_weight=sample_weight, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         x, _, _ = check_model_data(self, x, targets=False, allow_empty=True)
@@ -177,6 +216,11 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
 
     def check_inputs(self, inputs, argument="x"):
         """Raises `ValueError` if `inputs` does not match the model's input shape."""
+        if isinstance(inputs, dict):
+            raise ValueError(
+                f"A {type(self).__name__} takes no labels: `{argument}` must "
+                f"be a tensor of inputs. Received: {argument} as a dict with "
+                f"keys {sorted(inputs)}")
         shape = tuple(inputs.shape)
         if len(shape) != len(self.input_shape_) + 1 or any(
             d is not None and d != e for d, e in zip(shape[1:], self.input_shape_)
@@ -254,9 +298,12 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
     def finish_training(self, x, y=None, seed=0, verbose=0):
         """Trains what the model needs after `fit`, before it is saved.
 
-        The main job calls it once `fit` has ended. Nothing for most
-        objectives; a model that generates through a second model (e.g. a
-        learned prior over its codes) trains it here.
+        The main job calls it once `fit` has ended. A model that generates
+        through a second model (e.g. a learned prior over its codes) trains
+        it here. A model without a prior (`sample`) and with vector codes
+        (an AE, an RAE) gets an ex-post sampler: a Gaussian mixture fitted
+        to its training codes, `model.sampler`, which the main job saves as
+        `sampler.json` and judges as it judges a VAE's prior.
 
         Args:
             x: the training inputs.
@@ -264,6 +311,8 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
             seed: int, seed of that training.
             verbose: Keras' `fit` verbosity.
         """
+        if not hasattr(self, "sample") and len(self.code_shape) == 1:
+            self.sampler = GaussianMixtureSampler(seed=seed).fit(self, x)
 
     # --- The verbs of every autoencoder ---------------------------------------
 
@@ -307,6 +356,10 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
         if check_positive_int("num_steps", num_steps) < 2:
             raise ValueError(
                 f"`num_steps` must be >= 2. Received: num_steps={num_steps}")
+        check_fits_in_memory(
+            "num_steps", num_steps,
+            4 * (math.prod(self.input_shape_) + self.latent_dim),
+            f"float32 codes and outputs of shape {self.input_shape_}")
         codes = self.encode(np.stack([x_start, x_end]))
         weights = np.linspace(0.0, 1.0, num_steps, dtype="float32")[:, None]
         weights = weights.reshape((num_steps,) + (1,) * len(self.code_shape))
@@ -430,6 +483,49 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
             model.build((None, *model.input_shape_))
         model.trainable = trainable
         return model
+
+
+def _check_fit_arguments(batch_size=None, epochs=1, initial_epoch=0,
+                         validation_split=0.0, class_weight=None):
+    """Refuses what Keras' `fit` would take silently or fail on late."""
+    if batch_size is not None:
+        check_positive_int("batch_size", batch_size)
+    check_positive_int("epochs", epochs)
+    if initial_epoch != 0:
+        check_positive_int("initial_epoch", initial_epoch)
+    try:
+        fraction = check_number("validation_split", validation_split,
+                                minimum=0, maximum=1) < 1
+    except ValueError:
+        fraction = False
+    if not fraction:
+        refuse("validation_split", validation_split,
+               "a number in [0, 1), the share of `x` held out for validation")
+    if class_weight is not None:
+        raise ValueError(
+            "An autoencoder reconstructs its inputs and has no classes: `fit` "
+            f"does not take `class_weight`. Received: class_weight="
+            f"{class_weight!r}. Weigh examples with sample_weight=...")
+
+
+def _weighted(x, y, sample_weight):
+    """`(x, y, sample_weight)` with the weights checked and kept by Keras.
+
+    Keras drops the weights of data without targets, so the target is made
+    explicit when there are weights: `x` itself, or a conditional model's
+    `inputs`.
+    """
+    if sample_weight is None:
+        return x, y, None
+    inputs = x["inputs"] if isinstance(x, dict) and "inputs" in x else x
+    if not isinstance(inputs, np.ndarray):
+        raise ValueError(
+            "`sample_weight` weighs the examples of array inputs; a dataset "
+            "carries its weights in its batches, (x, y, sample_weight). "
+            f"Received: x of type {type(x).__name__} and sample_weight")
+    sample_weight = check_sample_weight("sample_weight", sample_weight,
+                                        len(inputs))
+    return x, inputs if y is None else y, sample_weight
 
 
 def _float32(tensor):

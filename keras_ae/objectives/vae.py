@@ -5,12 +5,16 @@ beta-TC-VAE, InfoVAE, VampPrior, the conditional VAE): they share its
 encoder heads, its `Sampling` layer, its KL warm-up weight and its verbs.
 """
 
+import math
+
 import keras
 from keras import ops
 
+from keras_ae.checks import check_fits_in_memory
 from keras_ae.checks import check_non_negative_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.divergences import log_standard_normal
 from keras_ae.layers import Sampling
 from keras_ae.losses import kl_divergence
 from keras_ae.objectives.ae import AutoEncoder
@@ -133,6 +137,16 @@ class VariationalAutoEncoder(AutoEncoder):
             x, batch_size, check=True, output_shape=(2, *self.code_shape))
         return both[:, 0], both[:, 1]
 
+    def log_prior(self, z):
+        """The prior's log density `log p(z)` per code, float32 `(batch_size,)`.
+
+        `N(0, I)` here; an objective with another prior (VampPrior)
+        overrides it, and the likelihood evaluation
+        (`keras_ae.evaluation.negative_elbo`, `importance_weighted_nll`)
+        scores every model with its own.
+        """
+        return log_standard_normal(z)
+
     def sample_prior(self, num_samples, seed=None):
         """Draws `num_samples` codes from the prior, as a NumPy array."""
         z = keras.random.normal((num_samples, *self.code_shape), seed=seed)
@@ -149,6 +163,10 @@ class VariationalAutoEncoder(AutoEncoder):
             NumPy array of shape `(num_samples, *input_shape)`.
         """
         num_samples = check_positive_int("num_samples", num_samples)
+        check_fits_in_memory(
+            "num_samples", num_samples,
+            4 * (math.prod(self.input_shape_) + self.latent_dim),
+            f"float32 codes and outputs of shape {self.input_shape_}")
         seed = check_seed("seed", seed)
         return self.decode(self.sample_prior(num_samples, seed))
 

@@ -10,7 +10,7 @@ A preset is a directory:
                            its training time and its measured figures
         README.md          the model card
         (sampler.json)     a fitted ex-post sampler, for models that have one
-        (classifier.weights.h5)  the head of a classifier preset
+        (classifier.keras) the classifier of a classifier preset
 
 `list_presets()` lists those in this package; `from_preset(name)` loads one
 offline, and takes a preset directory or a run directory of the main job
@@ -32,15 +32,17 @@ import os
 import h5py
 import keras
 
-from keras_ae import __version__
 from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_keras_file
 from keras_ae.checks import check_output_dir
-from keras_ae.evaluation.representation import build_classifier
 from keras_ae.io import read_json_file
 from keras_ae.io import write_json
+from keras_ae.samplers import SAMPLER_FILE
+from keras_ae.samplers import load_sampler
+from keras_ae.version import __version__
 
-__all__ = ["PRESETS_DIR", "PresetInfo", "from_preset", "list_presets",
+__all__ = ["PRESETS_DIR", "PresetInfo", "from_preset", "list_presets", "preset_path",
+           "without_training_state",
            "load_preset_metadata", "preset_name", "save_to_preset"]
 
 PRESETS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -97,10 +99,10 @@ def list_presets(family=None, objective=None, application=None):
 
 def preset_name(name_or_directory):
     """The name of a preset given by name or by directory."""
-    return os.path.basename(os.path.normpath(_preset_path(name_or_directory)))
+    return os.path.basename(os.path.normpath(preset_path(name_or_directory)))
 
 
-def _preset_path(name_or_directory):
+def preset_path(name_or_directory):
     if not isinstance(name_or_directory, (str, os.PathLike)):
         raise ValueError(
             "`preset` must be a preset name or a directory. Received: "
@@ -140,12 +142,17 @@ def from_preset(preset, verify=True):
         the classifier (a `keras.Model` from images to class
         probabilities).
     """
-    path = _preset_path(preset)
+    path = preset_path(preset)
     if (os.path.isfile(os.path.join(path, "model.keras"))
             and not os.path.isfile(os.path.join(path, METADATA_FILE))):
-        # A run directory of the main job.
+        # A run directory of the main job, with the ex-post sampler the run
+        # fitted for a model without a prior.
         model_file = check_keras_file("preset", os.path.join(path, "model.keras"))
-        return check_autoencoder(keras.saving.load_model(model_file), "preset")
+        model = check_autoencoder(keras.saving.load_model(model_file), "preset")
+        if os.path.isfile(os.path.join(path, SAMPLER_FILE)):
+            model.sampler = load_sampler(os.path.join(path, SAMPLER_FILE),
+                                         model)
+        return model
     missing = [f for f in (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE)
                if not os.path.isfile(os.path.join(path, f))]
     if missing:
@@ -154,13 +161,11 @@ def from_preset(preset, verify=True):
             f"missing. Allowed: a directory with {', '.join(PRESET_FILES[:3])}.")
     metadata = load_preset_metadata(path)
     weights = os.path.join(path, WEIGHTS_FILE)
-    if verify and metadata.get("weights_sha256") != file_sha256(weights):
-        raise ValueError(
-            f"`preset` {path!r}: the SHA-256 of {WEIGHTS_FILE} does not match "
-            f"{METADATA_FILE} (received {file_sha256(weights)[:16]}..., "
-            f"recorded {str(metadata.get('weights_sha256'))[:16]}...); the file "
-            "is damaged or was replaced. Reinstall keras_ae or save the "
-            "preset again.")
+    if verify:
+        recorded = {WEIGHTS_FILE: metadata.get("weights_sha256"),
+                    **metadata.get("files_sha256", {})}
+        for name, digest in recorded.items():
+            _check_hash(path, name, digest)
     config = read_json_file(CONFIG_FILE, os.path.join(path, CONFIG_FILE))
     try:
         model = keras.saving.deserialize_keras_object(config)
@@ -172,15 +177,26 @@ def from_preset(preset, verify=True):
     _load_weights(model, weights, path)
     extras = metadata.get("extras", {})
     if "sampler" in extras:
-        from keras_ae.samplers import load_sampler  # an optional extra
-
         model.sampler = load_sampler(os.path.join(path, extras["sampler"]), model)
     if "classifier" in extras:
-        classifier = build_classifier(model, **extras["classifier"]["arguments"])
-        _load_weights(classifier, os.path.join(
-            path, extras["classifier"]["weights"]), path)
-        return classifier
+        classifier_file = check_keras_file(
+            "preset", os.path.join(path, extras["classifier"]))
+        return keras.saving.load_model(classifier_file)
     return model
+
+
+def _check_hash(path, name, digest):
+    file_path = os.path.join(path, name)
+    if not os.path.isfile(file_path):
+        raise FileNotFoundError(
+            f"`preset` {path!r} lacks {name}, which {METADATA_FILE} lists.")
+    found = file_sha256(file_path)
+    if found != digest:
+        raise ValueError(
+            f"`preset` {path!r}: the SHA-256 of {name} does not match "
+            f"{METADATA_FILE} (received {found[:16]}..., recorded "
+            f"{str(digest)[:16]}...); the file is damaged or was replaced. "
+            "Reinstall keras_ae or save the preset again.")
 
 
 def _load_weights(model, weights, path):
@@ -230,6 +246,7 @@ def save_to_preset(model, directory, description="", application="",
         model = keras.saving.load_model(model_file)
     check_autoencoder(model)
     directory = check_output_dir("directory", directory, must_be_new=True)
+    model = without_training_state(model)
     os.makedirs(directory, exist_ok=True)
     weights = os.path.join(directory, WEIGHTS_FILE)
     model.save_weights(weights)
@@ -253,6 +270,25 @@ def save_to_preset(model, directory, description="", application="",
     with open(os.path.join(directory, CARD_FILE), "x", encoding="utf-8") as f:
         f.write(card if card is not None else _default_card(entries))
     return directory
+
+
+def without_training_state(model):
+    """An uncompiled copy of `model` with its weights: no optimizer state.
+
+    A preset ships what inference and fine-tuning need; the optimizer's
+    moments would triple its size. A keras_ae model is rebuilt from its
+    config; another Keras model (a classifier) is cloned.
+    """
+    if _is_autoencoder(model):
+        copy = type(model).from_config(model.get_config())
+    else:
+        copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _is_autoencoder(model):
+    return getattr(model, "spec", None) is not None or hasattr(model, "encoder")
 
 
 def _default_card(entries):

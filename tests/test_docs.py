@@ -1,0 +1,110 @@
+"""The documentation: every example runs as it stands, and the site builds strictly.
+
+Every fenced `python` block of README.md and docs/ runs in a fresh process
+in an empty directory, with one documented substitution (`epochs=N` and
+`training_recipe(N, ...)` become 1, `--epochs N` becomes `--epochs 1`); every
+`bash` block runs the same way unless a comment in it says it is not run by
+the tests and why. The site is built with MkDocs in strict mode: a broken
+link, a missing page or a docstring the API reference cannot render fails.
+"""
+
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+import keras_ae
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```", re.S | re.M)
+NOT_RUN = "# not run by the tests"
+SUBSTITUTIONS = [
+    (re.compile(r"\bepochs=\d+"), "epochs=1"),
+    (re.compile(r"training_recipe\(\d+"), "training_recipe(1"),
+    (re.compile(r"--epochs \d+"), "--epochs 1"),
+]
+
+
+def blocks():
+    found = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for number, match in enumerate(FENCE.finditer(text), start=1):
+            language, code = match.group(1), match.group(2)
+            if language in ("python", "bash"):
+                found.append(pytest.param(
+                    language, code, id=f"{page.relative_to(ROOT)}#{number}"))
+    return found
+
+
+def small(code):
+    for pattern, replacement in SUBSTITUTIONS:
+        code = pattern.sub(replacement, code)
+    return code
+
+
+def test_the_substitution_only_shortens_training():
+    code = ("model.fit(x, epochs=30, callbacks=training_recipe(30, 3e-3))\n"
+            "python -m keras_ae train --epochs 30 --batch-size 30\n")
+    assert small(code) == ("model.fit(x, epochs=1, callbacks=training_recipe(1, "
+                           "3e-3))\npython -m keras_ae train --epochs 1 "
+                           "--batch-size 30\n")
+
+
+def test_every_page_has_examples_and_the_shell_blocks_say_why_they_do_not_run():
+    for page in PAGES:
+        for match in FENCE.finditer(page.read_text(encoding="utf-8")):
+            if match.group(1) == "bash" and NOT_RUN in match.group(2):
+                line = next(l for l in match.group(2).splitlines() if NOT_RUN in l)
+                assert len(line.split(NOT_RUN, 1)[1].strip(" :")) > 5, (
+                    f"{page.name}: say why the block is not run: {line!r}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language, code", blocks())
+def test_the_example_runs(language, code, tmp_path):
+    if language == "bash" and NOT_RUN in code:
+        pytest.skip(code.split(NOT_RUN, 1)[1].splitlines()[0].strip(" :"))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
+               "PYTHONPATH", "")]),
+           "MPLBACKEND": "Agg"}
+    command = ([sys.executable, "-c", small(code)] if language == "python"
+               else ["bash", "-e", "-o", "pipefail", "-c", small(code)])
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout[-2000:] + result.stderr[-3000:])
+
+
+@pytest.mark.slow
+def test_the_documentation_site_builds_strictly(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
+         str(tmp_path / "site")], cwd=ROOT, capture_output=True, text=True,
+        timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert (tmp_path / "site" / "index.html").is_file()
+    assert (tmp_path / "site" / "api" / "index.html").is_file()
+
+
+SNIPPET = re.compile(r'^--8<-- "([^"]+)"', re.M)
+MEASURED = re.compile(r"^Measured: keras_ae (\S+)", re.M)
+
+
+def test_every_included_result_was_measured_by_this_version():
+    """A result file the docs include says which version measured it: this one."""
+    included = {path for page in PAGES
+                for path in SNIPPET.findall(page.read_text(encoding="utf-8"))}
+    assert any(path.startswith("benchmarks/results/") for path in included)
+    for path in sorted(included):
+        if not path.startswith("benchmarks/results/"):
+            continue
+        found = MEASURED.search((ROOT / path).read_text(encoding="utf-8"))
+        assert found, f"{path} does not say which version measured it"
+        assert found.group(1) == keras_ae.__version__, (
+            f"{path} was measured by keras_ae {found.group(1)}, the package "
+            f"is {keras_ae.__version__}: run its benchmark again")
