@@ -6,6 +6,7 @@ Every function draws on a new matplotlib figure, saves it as PNG when given a
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 from sklearn.decomposition import PCA
 
 __all__ = [
@@ -168,18 +169,27 @@ def plot_class_samples(model, path=None, num_per_class=10, seed=0):
 
 
 def plot_history(history, path=None):
-    """Plots every logged metric of a training history against the epoch."""
-    names = sorted(k for k in history if not k.startswith("val_"))
+    """Plots each logged metric of a training history per epoch.
+
+    One panel per metric (the losses, the KL term, the learning rate), the
+    training and validation curves together, on integer epochs; the history's
+    `epoch` column is the axis, not a panel.
+    """
+    names = sorted(k for k in history if not k.startswith("val_") and k != "epoch")
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2),
                              squeeze=False)
     for ax, name in zip(axes[0], names):
-        ax.plot(range(1, len(history[name]) + 1), history[name], label="train")
+        epochs = range(1, len(history[name]) + 1)
+        ax.plot(epochs, history[name], marker=".", label="train")
         if f"val_{name}" in history:
             ax.plot(range(1, len(history[f"val_{name}"]) + 1),
-                    history[f"val_{name}"], label="validation")
+                    history[f"val_{name}"], marker=".", label="validation")
+            ax.legend()
+        if name == "learning_rate" and min(history[name], default=0) > 0:
+            ax.set_yscale("log")
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.legend()
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return _save(fig, path)
 

@@ -55,6 +55,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -181,6 +182,7 @@ def train(model_config=None, training_config=None, output_dir="saved_models",
             # Every worker makes the optimizer's variables now, together: a
             # resumed run's backup is loaded into them by the chief alone.
             model.optimizer.build(model.trainable_variables)
+        warn_if_warmup_outlasts_training(model, training_config)
         # What the run is made of, kept to refuse a resume that would change it.
         config = {"keras_ae_version": __version__,
                   "model": model_config.to_dict(),
@@ -650,6 +652,21 @@ def _kept_epoch(history, training):
     start = min(training.kl_warmup_epochs, len(losses) - 1)
     finite = [i for i in range(start, len(losses)) if math.isfinite(losses[i])]
     return min(finite or [len(losses) - 1], key=lambda i: losses[i])
+
+
+def warn_if_warmup_outlasts_training(model, training_config):
+    """Warns when a model with a KL term never trains at its full weight."""
+    if (hasattr(model, "kl_weight") and training_config.kl_warmup_epochs
+            >= training_config.epochs):
+        warnings.warn(
+            f"kl_warmup_epochs={training_config.kl_warmup_epochs} is not "
+            f"below epochs={training_config.epochs}: the KL term never "
+            "reaches its full weight, so the codes do not follow the prior "
+            "and samples from it look like grey blobs; train for more "
+            "epochs or pass --kl-warmup-epochs "
+            f"{max(0, training_config.epochs - 1)}.", stacklevel=2)
+        return True
+    return False
 
 
 def fit_verbosity(verbose):

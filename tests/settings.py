@@ -5,6 +5,8 @@ family or objective adds its entry here; `test_contract.py` fails by name for
 one without settings.
 """
 
+import os
+
 import numpy as np
 
 # Family -> (input shape, options): small inputs and widths keep each build,
@@ -98,3 +100,16 @@ def signature_input(model, spec, rng, batch=3):
         high = getattr(model, INTEGER_INPUTS[spec.name])
         return rng.integers(0, high, shape).astype(spec.dtype.as_numpy_dtype)
     return rng.random(shape).astype(spec.dtype.as_numpy_dtype)
+
+
+def file_tree(root):
+    """What a refusal must leave as it was: {relative path: (size, mtime, mode)} of everything under `root`."""
+    found = {}
+    for directory, subdirectories, files in os.walk(root):
+        for name in subdirectories + files:
+            path = os.path.join(directory, name)
+            stat = os.stat(path)
+            found[os.path.relpath(path, root)] = (
+                stat.st_size if name in files else None, stat.st_mtime_ns,
+                stat.st_mode)
+    return found

@@ -20,6 +20,7 @@ import zipfile
 import numpy as np
 import pytest
 from lock_holder import held
+from settings import file_tree
 
 import keras_ae
 from keras_ae import cli
@@ -628,17 +629,6 @@ def _damaged_runs(root):
     (root / "not_a_run" / "notes.txt").write_text("a user's directory\n")
 
 
-def _snapshot(root):
-    """{relative path: (size, mtime, mode)} of everything under `root`."""
-    found = {}
-    for directory, subdirectories, files in os.walk(root):
-        for name in subdirectories + files:
-            path = os.path.join(directory, name)
-            stat = os.stat(path)
-            found[os.path.relpath(path, root)] = (
-                stat.st_size if name in files else None, stat.st_mtime_ns,
-                stat.st_mode)
-    return found
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
@@ -648,7 +638,7 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(
     shutil.copytree(template, root)
     monkeypatch.chdir(root)
     env = Env(str(root), *models, monkeypatch)
-    before = _snapshot(root)
+    before = file_tree(root)
     if case.exit_code is None:
         with pytest.raises(case.raises) as raised:
             case.call(env)
@@ -666,5 +656,5 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(
                 if line.startswith(("keras_ae", "usage:"))]
         assert len(ours) == 1 or err.startswith("usage:"), err
     monkeypatch.undo()
-    assert _snapshot(root) == before
+    assert file_tree(root) == before
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from settings import file_tree
 
 import keras_ae
 from keras_ae import training
@@ -178,14 +179,6 @@ def test_the_main_job_trains_on_the_labels_and_draws_each_class(
 # --- Bad input: refused before anything runs, nothing written ------------------
 
 
-def _snapshot(root):
-    found = {}
-    for directory, _, files in os.walk(root):
-        for name in files:
-            stat = os.stat(os.path.join(directory, name))
-            found[os.path.relpath(os.path.join(directory, name), root)] = (
-                stat.st_size, stat.st_mtime_ns)
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -272,14 +265,14 @@ def test_bad_labels_are_refused_before_anything_runs(case, models, tmp_path,
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keep.txt").write_text("unchanged\n")
     cvae, vae = models
-    before = _snapshot(tmp_path)
+    before = file_tree(tmp_path)
     weights = [w.numpy().copy() for w in cvae.weights + vae.weights]
     iterations = int(cvae.optimizer.iterations.numpy()), int(
         vae.optimizer.iterations.numpy())
     with pytest.raises(ValueError) as raised:
         call(cvae, vae)
     assert fragment in str(raised.value)
-    assert _snapshot(tmp_path) == before
+    assert file_tree(tmp_path) == before
     # No step ran: the weights and the optimizers are as they were.
     for a, w in zip(weights, cvae.weights + vae.weights):
         np.testing.assert_array_equal(a, w.numpy())

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from keras import ops
 from scipy.special import logsumexp
-from test_bad_inputs import _snapshot
+from settings import file_tree
 
 import keras_ae
 from keras_ae import cli
@@ -511,11 +511,11 @@ def test_bad_input_is_refused_and_nothing_is_written(case, tmp_path,
                                                      monkeypatch):
     call, fragment = case
     monkeypatch.chdir(tmp_path)
-    before = _snapshot(tmp_path)
+    before = file_tree(tmp_path)
     with pytest.raises(ValueError) as raised:
         call()
     assert fragment in str(raised.value)
-    assert _snapshot(tmp_path) == before
+    assert file_tree(tmp_path) == before
 
 
 def test_a_sampler_of_another_model_is_refused(tmp_path):

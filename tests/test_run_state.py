@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -272,6 +273,10 @@ def _kill_when(process, run_dir, target, delay):
     return process.wait(timeout=600), launched
 
 
+class KillCampaignReport(UserWarning):
+    """What the SIGKILL campaign covered, shown in the warnings summary."""
+
+
 @pytest.mark.slow
 def test_kills_at_random_moments_lose_no_committed_epoch_and_no_artefact(
         tmp_path, capsys):
@@ -340,13 +345,17 @@ def test_kills_at_random_moments_lose_no_committed_epoch_and_no_artefact(
             for path, digest in kept_artefacts.items():
                 assert artefacts.get(path) == digest, (name, path)
         run += 1
-    with capsys.disabled():
-        print(f"\n{len(trials)} SIGKILL trials over {run} runs; where each "
+    report = (f"{len(trials)} SIGKILL trials over {run} runs; where each "
               "kill landed: " + ", ".join(
                   f"{state}: {count}" for state, count in
-                  sorted(covered.items())))
-        print("Every run resumed to complete; no committed epoch and no "
+                  sorted(covered.items()))
+              + ". Every run resumed to complete; no committed epoch and no "
               "complete artefact was lost.")
+    with capsys.disabled():
+        print("\n" + report)
+    # Also in the warnings summary, which reaches the terminal from a
+    # pytest-xdist worker too.
+    warnings.warn(KillCampaignReport(report))
     # Where kills land depends on the machine's speed; training and the
     # artefacts' writing, the longest states, are always hit.
     assert "trained" in covered, covered

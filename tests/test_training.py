@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import sys
+import warnings
 
 import keras
 import matplotlib.image
@@ -14,8 +15,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import keras_ae
 from keras_ae import cli
 from keras_ae import config as config_module
+from keras_ae import plotting
 from keras_ae import training
 from keras_ae.cli import train as train_command
 from keras_ae.cli._flags import signature_defaults
@@ -213,3 +216,32 @@ def test_progress_is_one_line_per_epoch_unless_on_a_terminal(
     assert training.fit_verbosity(verbose) == expected
     with pytest.raises(ValueError, match="verbose=3"):
         training.fit_verbosity(3)
+
+
+def test_a_warm_up_as_long_as_the_run_is_warned_about():
+    vae = keras_ae.build_autoencoder("dense", (4, 4, 1), 2, objective="vae",
+                                     hidden_units=(8,))
+    ae = keras_ae.build_autoencoder("dense", (4, 4, 1), 2, hidden_units=(8,))
+    with pytest.warns(UserWarning, match="kl_warmup_epochs=5 is not below "
+                      "epochs=2"):
+        assert training.warn_if_warmup_outlasts_training(
+            vae, TrainingConfig(epochs=2, kl_warmup_epochs=5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not training.warn_if_warmup_outlasts_training(
+            vae, TrainingConfig(epochs=6, kl_warmup_epochs=5))
+        assert not training.warn_if_warmup_outlasts_training(
+            ae, TrainingConfig(epochs=2, kl_warmup_epochs=5))
+
+
+def test_the_history_figure_has_a_panel_per_metric_on_integer_epochs():
+    history = {"epoch": [0, 1, 2], "loss": [3.0, 2.0, 1.5],
+               "val_loss": [3.1, 2.2, 1.9], "kl_loss": [1.0, 2.0, 2.5],
+               "learning_rate": [1e-3, 5e-4, 1e-4]}
+    fig = plotting.plot_history(history)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["kl_loss", "learning_rate", "loss"]
+    for ax in fig.axes:
+        ticks = [t for t in ax.get_xticks() if 1 <= t <= 3]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+    assert fig.axes[1].get_yscale() == "log"

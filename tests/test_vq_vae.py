@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from settings import file_tree
 from sklearn.datasets import load_digits
 
 import keras_ae
@@ -181,14 +182,6 @@ def test_the_main_job_trains_the_model_and_its_prior(tmp_path):
 # --- Bad input: refused before anything runs, nothing written ------------------
 
 
-def _snapshot(root):
-    found = {}
-    for directory, _, files in os.walk(root):
-        for name in files:
-            stat = os.stat(os.path.join(directory, name))
-            found[os.path.relpath(os.path.join(directory, name), root)] = (
-                stat.st_size, stat.st_mtime_ns)
-    return found
 
 
 BAD_INPUTS = {
@@ -237,11 +230,11 @@ def test_bad_indices_and_options_are_refused(case, model, tmp_path,
     call, fragment = case
     monkeypatch.chdir(tmp_path)
     (tmp_path / "keep.txt").write_text("unchanged\n")
-    before = _snapshot(tmp_path)
+    before = file_tree(tmp_path)
     weights = [w.numpy().copy() for w in model.weights]
     with pytest.raises(ValueError) as raised:
         call(model)
     assert fragment in str(raised.value)
-    assert _snapshot(tmp_path) == before
+    assert file_tree(tmp_path) == before
     for a, w in zip(weights, model.weights):
         np.testing.assert_array_equal(a, w.numpy())

@@ -16,6 +16,7 @@ TensorFlow's own log lines are shown only with `--verbose` (or
 
 import argparse
 import sys
+import warnings
 
 from keras_ae.cli import apply
 from keras_ae.cli import convert
@@ -51,9 +52,20 @@ def build_parser():
     return parser
 
 
+def _one_line_warnings(message, category, filename, lineno, line=None):
+    if "keras_ae" in filename:
+        return f"Warning: {message}\n"
+    return _default_formatwarning(message, category, filename, lineno, line)
+
+
+_default_formatwarning = warnings.formatwarning
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    # keras_ae's own warnings read as one line, like its errors.
+    warnings.formatwarning = _one_line_warnings
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError,

@@ -333,9 +333,12 @@ class AutoEncoder(MultiWorkerSymbolicBuild, keras.Model):
                 "`z` must have shape (num_codes, "
                 f"{', '.join(map(str, self.code_shape))}). "
                 f"Received: z with shape {z.shape}")
-        return self._batched(lambda b: self.decoder(b, training=False), z,
-                             batch_size, output_shape=self.input_shape_,
-                             name="z")
+        return self._batched(self._decode_codes, z, batch_size,
+                             output_shape=self.input_shape_, name="z")
+
+    def _decode_codes(self, z):
+        """The decoder at inference on a batch of codes (a VQ-VAE quantizes first)."""
+        return self.decoder(z, training=False)
 
     def reconstruct(self, x, batch_size=256):
         """Returns the deterministic reconstructions of `x` as a NumPy array."""

@@ -268,16 +268,8 @@ class VQVAE(AutoEncoder):
             x, batch_size, check=True, output_shape=self.index_shape)
         return indices.astype("int32")
 
-    def decode(self, z, batch_size=256):
-        """Returns the decoder's outputs for codes `z` of shape `(n, *code_shape)`."""
-        z = np.asarray(z, dtype="float32")
-        if z.shape[1:] != self.code_shape:
-            raise ValueError(
-                "`z` must have shape (num_codes, "
-                f"{', '.join(map(str, self.code_shape))}). "
-                f"Received: z with shape {z.shape}")
-        return self._batched(lambda b: self._decode_vectors(b), z, batch_size,
-                             output_shape=self.input_shape_, name="z")
+    def _decode_codes(self, z):
+        return self._decode_vectors(z)
 
     def check_indices(self, indices, name="indices"):
         """Returns `indices` as int32 `(n, *index_shape)` if they are valid codes."""
