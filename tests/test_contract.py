@@ -213,7 +213,8 @@ print(json.dumps(report))
 """
 
 
-@pytest.fixture(scope="module")
+# Session scope: kept while the worker runs other modules' tests in between.
+@pytest.fixture(scope="session")
 def fresh_process_report(tmp_path_factory):
     directory = tmp_path_factory.mktemp("saved")
     expected = {}

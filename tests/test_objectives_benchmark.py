@@ -20,7 +20,8 @@ pytestmark = pytest.mark.xdist_group("objectives_benchmark")
 COMPARISONS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge}
 
 
-@pytest.fixture(scope="module")
+# Session scope: kept while the worker runs other modules' tests in between.
+@pytest.fixture(scope="session")
 def report(tmp_path_factory):
     output = tmp_path_factory.mktemp("objectives")
     assert main(["--small", "--output-dir", str(output)]) == 0

@@ -26,7 +26,8 @@ from keras_ae.recipes import RECIPES
 pytestmark = pytest.mark.xdist_group("quality_benchmark")
 
 
-@pytest.fixture(scope="module")
+# Session scope: kept while the worker runs other modules' tests in between.
+@pytest.fixture(scope="session")
 def report(tmp_path_factory):
     output = tmp_path_factory.mktemp("quality")
     assert main(["--small", "--output-dir", str(output)]) == 0
