@@ -52,6 +52,8 @@ from keras_ae.evaluation import reconstruction_agreement
 from keras_ae.evaluation import stratified_subset
 from keras_ae.evaluation import train_reference_classifier
 from keras_ae.evaluation.timeseries import make_mitdb_task
+from keras_ae.samplers import SAMPLER_FILE
+from keras_ae.samplers import load_sampler
 from keras_ae.training import train
 
 PRESETS_DIR = presets.PRESETS_DIR
@@ -68,8 +70,9 @@ class Plan:
 
     name: str
     recipe: str
-    # generator, conditional_generator, denoiser, inpainter, classifier,
-    # compression, series_anomaly
+    # generator, sampled_generator, discrete_generator,
+    # conditional_generator, denoiser, inpainter, classifier, compression,
+    # series_anomaly
     kind: str
     description: str
     application: str
@@ -79,6 +82,14 @@ class Plan:
 PLANS = {plan.name: plan for plan in (
     Plan("conv_vae_digits", "conv_vae_digits", "generator",
          "Conv VAE, latent 16, trained on the embedded digits: the main job.",
+         "generation"),
+    Plan("conv_rae_gmm_digits", "conv_rae_digits", "sampled_generator",
+         "Conv RAE, latent 16, with a 10-component Gaussian mixture of its "
+         "codes as `model.sampler`: the zoo's best digit generator.",
+         "generation"),
+    Plan("conv_vq_vae_digits", "conv_vq_vae_digits", "discrete_generator",
+         "Conv VQ-VAE (7x7 map of codes from 64) with its PixelCNN prior: "
+         "`sample(n)` decodes index grids drawn from the prior.",
          "generation"),
     Plan("conv_cvae_digits", "conv_cvae_digits", "conditional_generator",
          "Conditional conv VAE, latent 16: `sample(n, labels=...)` draws the "
@@ -178,6 +189,20 @@ def measure(plan, model, metadata=None, held_out=None, seed=0):
                                          seed=seed)
         put("digit_fid", generation["frechet_distance"], JUDGED)
         put("classes_covered", generation["classes_covered"], {"absolute": 1})
+    elif plan.kind in ("sampled_generator", "discrete_generator"):
+        judge = reference_classifier(x_train, y_train)
+        if plan.kind == "discrete_generator":
+            put("reconstruction_psnr", _psnr(model, x))
+            put("codebook_in_use", len(np.unique(model.encode_indices(x)))
+                / model.quantizer.num_embeddings)
+        put("reconstruction_agreement",
+            reconstruction_agreement(model, judge, x, y)["reconstruction_agreement"],
+            JUDGED)
+        generator = model.sampler if plan.kind == "sampled_generator" else model
+        generation = evaluate_generation(generator, judge, x, num_samples=1000,
+                                         seed=seed)
+        put("digit_fid", generation["frechet_distance"], JUDGED)
+        put("classes_covered", generation["classes_covered"], {"absolute": 1})
     elif plan.kind == "conditional_generator":
         judge = reference_classifier(x_train, y_train)
         asked = np.repeat(np.arange(10), 100)
@@ -221,6 +246,12 @@ def measure(plan, model, metadata=None, held_out=None, seed=0):
     return figures, tolerances
 
 
+def _psnr(model, x):
+    """Mean PSNR (dB) of the reconstructions of images in [0, 1]."""
+    error = np.mean((model.reconstruct(x) - x) ** 2, axis=(1, 2, 3))
+    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(error, 1e-10))))
+
+
 # --- Training -------------------------------------------------------------------
 
 
@@ -240,6 +271,10 @@ def train_preset(plan, work_dir, epochs=None):
         result = train(recipe.model, training, work_dir, plan.name,
                        verbose=2)
         model = keras.saving.load_model(result["artefacts"]["model"])
+        if plan.kind == "sampled_generator":
+            # The Gaussian mixture the run fitted to the training codes.
+            model.sampler = load_sampler(
+                os.path.join(work_dir, plan.name, SAMPLER_FILE), model)
         info = {"data": "the embedded digits (4,000 training, 1,000 "
                 "validation; seed 0)", "best_epoch": result["best_epoch"],
                 "epochs": result["epochs"]}
@@ -289,6 +324,9 @@ def write_preset(plan, model, extras, info, figures, tolerances, test_figures,
     card = _card(plan, metadata)
     presets.save_to_preset(model, staged, description=plan.description,
                            application=plan.application, card=card, **metadata)
+    if plan.kind == "sampled_generator":
+        payload["sampler"] = os.path.basename(
+            model.sampler.save(os.path.join(staged, SAMPLER_FILE)))
     if "classifier" in extras:
         path = os.path.join(staged, "classifier.keras")
         presets.without_training_state(extras["classifier"]).save(path)
@@ -352,6 +390,7 @@ def main(argv=None):
         directory = os.path.join(args.output_dir, name)
         if os.path.exists(directory) and not args.overwrite:
             raise SystemExit(f"{directory} exists; pass --overwrite to replace it")
+    os.makedirs(args.output_dir, exist_ok=True)
     test_set = None
     if args.mnist_dir:
         test_set = load_idx(*common.find_mnist_files(args.mnist_dir))

@@ -123,9 +123,9 @@ class VectorQuantizer(keras.layers.Layer):
             fell out of use.
         restart_threshold: float in (0, 1). A code is dead when its running
             share of assignments is below `restart_threshold` times the
-            uniform share `1 / num_embeddings`. A code never assigned falls
-            below it after `log(restart_threshold) / log(decay)` steps (229
-            with the defaults).
+            uniform share `1 / num_embeddings`. Every code starts, and
+            restarts, at that share: a code that no vector picks in a step
+            falls below it, and the next restart gives it a new vector.
         seed: int or `None`. Seed of the codebook's initializer and of the
             layer's random generator (the restarts' draws).
         **kwargs: Base layer keyword arguments, such as `name`.
@@ -209,10 +209,9 @@ class VectorQuantizer(keras.layers.Layer):
             aggregation="only_first_replica",
             name="codebook",
         )
-        uniform = 1.0 / self.num_embeddings
         self.running_usage = self.add_weight(
             shape=(self.num_embeddings,),
-            initializer=keras.initializers.Constant(uniform),
+            initializer=keras.initializers.Constant(self._dead_share),
             trainable=False,
             dtype="float32",
             aggregation="mean",
@@ -238,6 +237,16 @@ class VectorQuantizer(keras.layers.Layer):
                 aggregation="mean",
                 name="ema_embedding_sum",
             )
+
+    @property
+    def _dead_share(self):
+        # A code starts, and restarts, on probation at the dead share itself:
+        # the first step in which no vector picks it sends it below, and the
+        # next restart gives it a new vector (as Jukebox's bottleneck does).
+        # From the uniform share, a code never picked would wait
+        # log(restart_threshold) / log(decay) steps (229 with the defaults),
+        # longer than many runs.
+        return self.restart_threshold / self.num_embeddings
 
     def _check_shape(self, shape):
         shape = tuple(shape)
@@ -499,7 +508,8 @@ class VectorQuantizer(keras.layers.Layer):
         `update_usage`) is below `restart_threshold / num_embeddings`. Each
         dead code becomes a vector of `z` drawn uniformly (with
         replacement) by the layer's random generator; its running share is
-        reset to the uniform share, and with `ema=True` its moving averages
+        reset to the dead share itself (so that it is drawn again after the
+        first step in which no vector picks it), and with `ema=True` its moving averages
         to one assignment of its new value. Graph-friendly: the same ops run
         whether or not a code is dead.
 
@@ -510,8 +520,7 @@ class VectorQuantizer(keras.layers.Layer):
             Int32 scalar tensor, the number of codes restarted.
         """
         _, flat = self._flatten(ops.stop_gradient(z))
-        uniform = 1.0 / self.num_embeddings
-        dead = self.running_usage < self.restart_threshold * uniform
+        dead = self.running_usage < self._dead_share
         draws = keras.random.randint(
             (self.num_embeddings,), 0, ops.shape(flat)[0],
             seed=self.seed_generator)
@@ -519,7 +528,7 @@ class VectorQuantizer(keras.layers.Layer):
         self.codebook.assign(
             ops.where(dead[:, None], candidates, self.codebook))
         self.running_usage.assign(
-            ops.where(dead, uniform, self.running_usage))
+            ops.where(dead, self._dead_share, self.running_usage))
         if self.ema:
             self.ema_cluster_size.assign(
                 ops.where(dead, 1.0, self.ema_cluster_size))

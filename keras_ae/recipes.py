@@ -39,6 +39,19 @@ RECIPES = {recipe.name: recipe for recipe in (
            ModelConfig("conv", "cvae", 16, options={"num_classes": 10}),
            TrainingConfig(learning_rate=2e-3, batch_size=64),
            "conditional generation"),
+    Recipe("conv_rae_digits",
+           "Conv RAE, latent 16, at the main job's settings: a Gaussian "
+           "mixture of its codes (fitted after training) is the zoo's best "
+           "generator of digits.",
+           ModelConfig("conv", "rae", 16),
+           TrainingConfig(), "generation"),
+    Recipe("conv_vq_vae_digits",
+           "Conv VQ-VAE with the keras.io example's 7x7 map of 16-dimensional "
+           "codes from a codebook of 64, and a PixelCNN prior over the "
+           "indices trained after it.",
+           ModelConfig("conv", "vq_vae", (7, 7, 16),
+                       options={"num_embeddings": 64, "prior_epochs": 30}),
+           TrainingConfig(kl_warmup_epochs=0), "generation"),
     Recipe("conv_denoiser_digits",
            "Conv AE with a 7x7x16 feature-map code trained to remove "
            "Gaussian noise (sigma 0.5) from digits.",

@@ -66,6 +66,21 @@ def pytest_runtest_protocol(item, nextitem):
         _RUNNING.update(test=None, slow=False)
 
 
+def pytest_sessionfinish(session):
+    # A pytest-xdist worker hands its counts to the controller, which prints
+    # the summary (`pytest_testnodedown`).
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["trained_steps"] = dict(_STEPS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    for test, steps in getattr(node, "workeroutput", {}).get(
+            "trained_steps", {}).items():
+        _STEPS[test] = _STEPS.get(test, 0) + steps
+
+
 def pytest_terminal_summary(terminalreporter):
     trained = {test: steps for test, steps in _STEPS.items() if steps > 1}
     if trained:

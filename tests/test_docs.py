@@ -8,6 +8,7 @@ the tests and why. The site is built with MkDocs in strict mode: a broken
 link, a missing page or a docstring the API reference cannot render fails.
 """
 
+import json
 import os
 import pathlib
 import re
@@ -89,6 +90,15 @@ def test_the_documentation_site_builds_strictly(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     assert (tmp_path / "site" / "index.html").is_file()
     assert (tmp_path / "site" / "api" / "index.html").is_file()
+    # Every notebook is a page; those with an executed copy show its figures.
+    rendered = {path.name for path in RENDERED}
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        page = tmp_path / "site" / "notebooks" / notebook.stem / "index.html"
+        assert page.is_file(), f"{notebook.name} is not a page of the site"
+        html = page.read_text(encoding="utf-8")
+        if notebook.name in rendered:
+            assert "data:image/png" in html and "KEY_FIGURES" in html, (
+                f"{notebook.name}: the page lacks the executed copy's outputs")
 
 
 SNIPPET = re.compile(r'^--8<-- "([^"]+)"', re.M)
@@ -108,3 +118,60 @@ def test_every_included_result_was_measured_by_this_version():
         assert found.group(1) == keras_ae.__version__, (
             f"{path} was measured by keras_ae {found.group(1)}, the package "
             f"is {keras_ae.__version__}: run its benchmark again")
+
+
+RENDERED = sorted((ROOT / "docs" / "notebooks").glob("*.ipynb"))
+
+
+def _hooks():
+    sys.path.insert(0, str(ROOT / "docs"))
+    try:
+        import hooks
+    finally:
+        sys.path.remove(str(ROOT / "docs"))
+    return hooks
+
+
+@pytest.mark.parametrize("path", RENDERED, ids=[p.stem for p in RENDERED])
+def test_each_rendered_notebook_is_its_notebook_executed(path):
+    """The site's executed copy ran the notebook's code, to the end."""
+    hooks = _hooks()
+    source = ROOT / "notebooks" / path.name
+    assert source.is_file(), f"{path.name} renders a notebook that is gone"
+    rendered = hooks.read(path)
+    assert hooks.code_cells(rendered) == hooks.code_cells(hooks.read(source)), (
+        f"docs/notebooks/{path.name} ran other code than the notebook: run "
+        f"python docs/render_notebooks.py {path.stem} --overwrite")
+    code = [cell for cell in rendered["cells"] if cell["cell_type"] == "code"]
+    assert all(cell.get("execution_count") for cell in code), path.name
+    assert not [output for cell in code for output in cell.get("outputs", [])
+                if output["output_type"] == "error"], path.name
+    # The last cell prints the key figures: the run went to the end.
+    assert any("KEY_FIGURES " in "".join(output.get("text", ""))
+               for output in code[-1]["outputs"]), path.name
+    meta = rendered["metadata"]["keras_ae_render"]
+    assert meta["keras_ae_version"] == keras_ae.__version__, meta
+
+
+def test_the_site_takes_outputs_only_from_a_copy_of_the_same_code(
+        tmp_path, monkeypatch):
+    hooks = _hooks()
+
+    def notebook(code, text, count=None, outputs=()):
+        return {"cells": [
+            {"cell_type": "markdown", "source": [text], "metadata": {}},
+            {"cell_type": "code", "source": [code], "metadata": {},
+             "outputs": list(outputs), "execution_count": count}],
+            "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+    output = {"output_type": "stream", "name": "stdout", "text": "1\n"}
+    (tmp_path / "n.ipynb").write_text(json.dumps(notebook("print(1)", "new")))
+    (tmp_path / "rendered").mkdir()
+    copy = tmp_path / "rendered" / "n.ipynb"
+    copy.write_text(json.dumps(notebook("print(1)", "old", 1, [output])))
+    monkeypatch.setattr(hooks, "RENDERED_DIR", str(tmp_path / "rendered"))
+    merged = hooks.with_outputs(str(tmp_path / "n.ipynb"))
+    assert merged["cells"][0]["source"] == ["new"]  # the notebook's text
+    assert merged["cells"][1]["outputs"] == [output]  # the copy's outputs
+    copy.write_text(json.dumps(notebook("print(2)", "old", 1, [output])))
+    assert hooks.with_outputs(str(tmp_path / "n.ipynb")) is None

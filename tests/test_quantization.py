@@ -185,8 +185,23 @@ def test_restart_replaces_only_dead_codes_by_batch_vectors(rng):
     for code in (1, 3):  # dead: below 0.1 of the uniform share
         assert np.any(np.all(after[code] == z.reshape(-1, 3), axis=1))
     np.testing.assert_array_equal(after[[0, 2, 4, 5]], before[[0, 2, 4, 5]])
-    np.testing.assert_allclose(vq.running_usage.numpy(),
-                               [uniform, uniform, uniform, uniform, uniform, 0.5])
+    dead_share = 0.1 * uniform  # restarted codes are on probation
+    np.testing.assert_allclose(
+        vq.running_usage.numpy(),
+        [uniform, dead_share, uniform, dead_share, uniform, 0.5])
+
+
+def test_a_code_no_vector_picks_is_restarted_at_the_first_step():
+    # Two clusters far from every initial code: one code takes both at
+    # first; the step's restart gives the unpicked codes vectors of the
+    # batch, so that the next step uses more than one code.
+    vq = VectorQuantizer(num_embeddings=4, embedding_dim=2, seed=0)
+    z = np.concatenate([np.full((8, 2), 10.0), np.full((8, 2), -10.0)])
+    z = z.astype("float32")
+    first = vq.indices(z)
+    restarted = int(vq.train_update(z, first))
+    assert restarted == 4 - len(np.unique(first)) >= 2
+    assert len(np.unique(vq.indices(z))) == 2
 
 
 def test_restart_of_an_ema_codebook_resets_its_moving_averages(rng):
