@@ -361,6 +361,7 @@ def digit_ae(digits):
     return model, x
 
 
+@pytest.mark.slow  # trains for tens of steps
 def test_gaussian_mixture_sampler_round_trip(digit_ae, tmp_path):
     model, x = digit_ae
     sampler = samplers.GaussianMixtureSampler(n_components=5, seed=0).fit(model, x)
@@ -384,6 +385,7 @@ def test_gaussian_mixture_sampler_round_trip(digit_ae, tmp_path):
     assert b"pickle" not in path.read_bytes()
 
 
+@pytest.mark.slow  # its fixture trains the autoencoder
 def test_mixture_codes_are_closer_to_the_training_codes_than_the_normal(digit_ae):
     model, x = digit_ae
     codes = model.encode(x)
@@ -407,6 +409,7 @@ def test_prior_sampler_is_the_models_prior(tmp_path):
     np.testing.assert_array_equal(loaded.sample(5, seed=3), vae.sample(5, seed=3))
 
 
+@pytest.mark.slow  # its fixture trains the autoencoder
 def test_the_main_job_fits_a_sampler_for_a_model_without_a_prior(digit_ae,
                                                                    tmp_path):
     model, x = digit_ae
@@ -425,6 +428,7 @@ def test_the_main_job_fits_a_sampler_for_a_model_without_a_prior(digit_ae,
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # its fixture trains the autoencoder
 def test_generation_is_judged_for_a_sampler_as_for_a_prior(digit_ae, digits):
     model, x = digit_ae
     (_, y), (x_val, _) = digits

@@ -103,6 +103,7 @@ def test_the_causality_check_catches_an_unmasked_kernel(rng, monkeypatch):
     assert later.max() > 1e-3
 
 
+@pytest.mark.slow  # trains for tens of steps
 def test_learns_and_samples_a_structured_distribution(rng):
     grids = _constant_grids(rng, 256)
     prior = _small_prior(filters=32)

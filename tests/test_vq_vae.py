@@ -51,6 +51,7 @@ def _x(n=64, seed=0):
     return images.astype("float32")[..., None]
 
 
+@pytest.mark.slow  # trains for tens of steps
 def test_indices_are_identical_in_keras_saved_model_and_tflite(tmp_path):
     # A short decay moves the EMA codebook within the few steps here.
     model = _tiny_vq(ema=True, decay=0.9)
@@ -111,6 +112,7 @@ def test_ema_and_restarts_keep_the_codebook_in_use():
     assert 0.0 < logged <= 1.0
 
 
+@pytest.mark.slow  # trains for tens of steps
 def test_the_prior_learns_the_indices_and_is_saved_with_the_model(tmp_path):
     model = _tiny_vq()
     x, x_val = _x(256), _x(64, seed=1)
