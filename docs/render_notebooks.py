@@ -113,8 +113,9 @@ def main(argv=None):
         prog="python docs/render_notebooks.py",
         description="Execute the notebooks at their own settings into "
         "docs/notebooks/ for the documentation site.")
-    parser.add_argument("names", nargs="*", metavar="NAME", help="notebooks to render, without "
-                        ".ipynb (default: all)")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="notebooks to render, without .ipynb "
+                        "(default: all)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing executed copies")
     parser.add_argument("--strip-logs", action="store_true",
