@@ -48,6 +48,7 @@ from keras_ae.evaluation import evaluate_restoration
 from keras_ae.evaluation import fine_tune_classifier
 from keras_ae.evaluation import importance_weighted_nll
 from keras_ae.evaluation import negative_elbo
+from keras_ae.evaluation import psnr_ssim
 from keras_ae.evaluation import reconstruction_agreement
 from keras_ae.evaluation import stratified_subset
 from keras_ae.evaluation import train_reference_classifier
@@ -192,7 +193,8 @@ def measure(plan, model, metadata=None, held_out=None, seed=0):
     elif plan.kind in ("sampled_generator", "discrete_generator"):
         judge = reference_classifier(x_train, y_train)
         if plan.kind == "discrete_generator":
-            put("reconstruction_psnr", _psnr(model, x))
+            put("reconstruction_psnr",
+                psnr_ssim(x, model.reconstruct(x))["psnr"])
             put("codebook_in_use", len(np.unique(model.encode_indices(x)))
                 / model.quantizer.num_embeddings)
         put("reconstruction_agreement",
@@ -244,12 +246,6 @@ def measure(plan, model, metadata=None, held_out=None, seed=0):
         if metadata is None:
             figures["threshold"] = float(result["threshold"])
     return figures, tolerances
-
-
-def _psnr(model, x):
-    """Mean PSNR (dB) of the reconstructions of images in [0, 1]."""
-    error = np.mean((model.reconstruct(x) - x) ** 2, axis=(1, 2, 3))
-    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(error, 1e-10))))
 
 
 # --- Training -------------------------------------------------------------------

@@ -108,15 +108,11 @@ def _train_keras_io(context):
     return generator, seconds, prior_seconds
 
 
-def _psnr(model, x):
-    error = np.mean((model.reconstruct(x) - x) ** 2, axis=(1, 2, 3))
-    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(error, 1e-10))))
-
-
 def run_discrete(context):
     """Reconstruction, codebook use and prior samples, zoo against keras.io."""
     from keras_ae import plotting
     from keras_ae.evaluation import evaluate_generation
+    from keras_ae.evaluation import psnr_ssim
 
     zoo, zoo_seconds, zoo_prior_seconds = _train_zoo_vq_vae(context)
     anchor, anchor_seconds, anchor_prior_seconds = _train_keras_io(context)
@@ -137,7 +133,8 @@ def run_discrete(context):
                 model, context.classifier(), x, num_samples=n,
                 seed=context.seed)
             if label != "vae":
-                scores[label]["psnr"] = _psnr(model, x)
+                scores[label]["psnr"] = psnr_ssim(
+                    x, model.reconstruct(x))["psnr"]
                 scores[label]["codebook_in_use"] = len(np.unique(
                     model.encode_indices(x))) / NUM_EMBEDDINGS
         details[name] = scores
