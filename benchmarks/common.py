@@ -49,6 +49,19 @@ DEFAULT_OUTPUT_DIR = os.path.join("benchmarks", "results")
 # Options whose value is a path of this machine: the recorded command shows
 # a placeholder instead.
 PATH_OPTIONS = ("--output-dir", "--mnist-dir")
+# `--small`, the smoke run of a benchmark that trains models: what its tests
+# check is how the report is made, not the figures, so every model takes a
+# single epoch on a few digits (the cost left is mostly tracing).
+SMALL_EPOCHS = 1
+SMALL_TRAIN = 500
+SMALL_HELD_OUT = 100
+
+
+def small_split(x_train, y_train, held_out):
+    """The training digits and held-out sets of a `--small` run."""
+    return ((x_train[:SMALL_TRAIN], y_train[:SMALL_TRAIN]),
+            {k: (x[:SMALL_HELD_OUT], y[:SMALL_HELD_OUT])
+             for k, (x, y) in held_out.items()})
 
 
 # --- Options ------------------------------------------------------------------

@@ -109,8 +109,10 @@ def parse_args(argv=None):
                         help="rounds of the train-step timing (default: "
                         "%(default)s)")
     parser.add_argument("--small", action="store_true",
-                        help="a smoke run: 2 epochs on 1,000 digits, 200 held "
-                        "out, k=20 on 50 digits; the figures mean nothing")
+                        help=f"a smoke run: {common.SMALL_EPOCHS} epoch on "
+                        f"{common.SMALL_TRAIN} digits, {common.SMALL_HELD_OUT} "
+                        "held out, k=20 on 50 digits; the figures mean "
+                        "nothing")
     args = common.parse_checked(
         parser, argv, positive=("epochs", "latent_dim", "iw_k",
                                 "iw_examples", "num_samples",
@@ -123,7 +125,7 @@ def parse_args(argv=None):
     args.paths = common.result_paths(parser, args, "objectives",
                                      extra=(FIGURES_DIR,))
     if args.small:
-        args.epochs = min(args.epochs, 2)
+        args.epochs = min(args.epochs, common.SMALL_EPOCHS)
         args.iw_k, args.iw_examples = min(args.iw_k, 20), min(args.iw_examples, 50)
         args.num_samples = min(args.num_samples, 200)
         args.timing_rounds = min(args.timing_rounds, 2)
@@ -140,8 +142,8 @@ def load_data(args):
     if args.mnist_dir:
         held_out["mnist_test"] = load_idx(*common.find_mnist_files(args.mnist_dir))
     if args.small:
-        x_train, y_train = x_train[:1000], y_train[:1000]
-        held_out = {k: (x[:200], y[:200]) for k, (x, y) in held_out.items()}
+        (x_train, y_train), held_out = common.small_split(x_train, y_train,
+                                                          held_out)
     return (x_train, y_train), held_out
 
 
@@ -469,7 +471,8 @@ def main(argv=None):
     os.makedirs(figures_dir, exist_ok=True)
     (x_train, y_train), held_out = load_data(args)
     classifier = train_reference_classifier(
-        x_train, y_train, epochs=2 if args.small else 8, seed=args.seed)
+        x_train, y_train, epochs=args.epochs if args.small else 8,
+        seed=args.seed)
     runs = ["vae", *[r for r in args.runs if r != "vae"]]
     models, samplers, results = {}, {}, {}
     for label in runs:

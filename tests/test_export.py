@@ -105,10 +105,16 @@ def digits():
     return x_train, x_val
 
 
-@pytest.fixture(scope="module")
-def deployed(digits, tmp_path_factory):
+# The tests that ask for it share a worker (their group), and the session
+# scope keeps it while that worker runs other modules' tests in between: each
+# model is trained, exported and converted once.
+DEPLOYED = pytest.mark.xdist_group("deployed")
+
+
+@pytest.fixture(scope="session")
+def deployed(tmp_path_factory):
     """Returns `get(family, kind)`: a trained, exported and loaded model."""
-    x_train, x_val = digits
+    (x_train, _), (x_val, _) = load_digits()
     base_dir = tmp_path_factory.mktemp("served")
     cache = {}
 
@@ -187,6 +193,7 @@ def _tree(path):
 
 
 @pytest.mark.slow
+@DEPLOYED
 @pytest.mark.parametrize("family,kind", DENSE_CASES, ids=sorted(KINDS))
 def test_saved_model_rest_requests_match_keras(deployed, family, kind):
     case = deployed(family, kind)
@@ -228,6 +235,7 @@ def test_saved_model_rest_requests_match_keras(deployed, family, kind):
 
 
 @pytest.mark.slow
+@DEPLOYED
 @pytest.mark.parametrize("family,kind", DENSE_CASES, ids=sorted(KINDS))
 def test_saved_model_refuses_wrong_shapes_naming_expected(deployed, family,
                                                           kind):
@@ -269,6 +277,7 @@ def _saved_model_cli():
 
 
 @pytest.mark.slow
+@DEPLOYED
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_saved_model_cli_shows_named_signatures(deployed, kind):
     family = "dense" if "dense" in list_autoencoders() else CASES[0][0]
@@ -659,6 +668,7 @@ def test_tflite_encode_and_decode_match_keras_with_builtin_ops(family, kind):
 
 
 @pytest.mark.slow
+@DEPLOYED
 @pytest.mark.parametrize("quantization", ["dynamic", "float16", "int8"])
 @pytest.mark.parametrize("family,kind", CASES, ids=CASE_IDS)
 def test_tflite_quantized_runs_within_bounds(deployed, digits, family, kind,

@@ -1,7 +1,7 @@
 """The objectives benchmark in its small mode: its files, and verdicts that follow from its figures.
 
 The full run is a benchmark (`python -m benchmarks.objectives`), not a
-test; here the small mode trains every objective for two epochs and the
+test; here the small mode trains every objective for one epoch and the
 test checks what the report is made of. Nothing is timed.
 """
 

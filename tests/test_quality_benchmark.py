@@ -1,7 +1,7 @@
 """The quality benchmark: its small mode runs every task, and every verdict follows from its figures.
 
 The full run is a benchmark (`python -m benchmarks.quality`), not a test;
-here the small mode (2 epochs, one seed; the figures mean nothing) runs
+here the small mode (one epoch, one seed; the figures mean nothing) runs
 every task, and each row's verdict, its time verdict included, is derived
 again from the figures the report holds. A row of a kind without a rule
 here fails the test, so a new task brings its rule along. Nothing is timed.
@@ -343,7 +343,7 @@ def test_the_seeds_default_to_three_and_to_one_in_the_small_mode(tmp_path):
     args, _ = parse_args(["--output-dir", str(tmp_path / "a"), "--seed", "4"])
     assert args.seeds == [4, 5, 6]
     args, _ = parse_args(["--small", "--output-dir", str(tmp_path / "b")])
-    assert args.seeds == [0] and args.epochs == 2
+    assert args.seeds == [0] and args.epochs == 1
     assert "main_job" in args.tasks  # the small mode runs every task
 
 

@@ -57,7 +57,7 @@ Tasks (`--tasks`, default all; one module each):
 `--ablation` adds the recipe's ablation (seed `--seed` only): the conv VAE
 trained without each of its callbacks and at other batch sizes, and the
 denoiser with and without the cosine decay. `--small` is a smoke run of
-every task (2 epochs, 1,000 training digits, 200 held out, one seed, the
+every task (one epoch, 500 training digits, 100 held out, one seed, the
 main job without export; the figures mean nothing) that the tests run.
 
 Results go to `<output-dir>/quality.json` and `quality.md` (machine,

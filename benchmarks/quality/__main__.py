@@ -54,9 +54,10 @@ def parse_args(argv=None):
                         help="also train the conv VAE without each callback "
                         "of the training recipe")
     parser.add_argument("--small", action="store_true",
-                        help="a smoke run of every task: 2 epochs on 1,000 "
-                        "digits, 200 held out, one seed; the figures mean "
-                        "nothing")
+                        help="a smoke run of every task: "
+                        f"{common.SMALL_EPOCHS} epoch on "
+                        f"{common.SMALL_TRAIN} digits, {common.SMALL_HELD_OUT} "
+                        "held out, one seed; the figures mean nothing")
     args = common.parse_checked(parser, argv, positive=("epochs", "batch_size"))
     if args.seeds is None:
         args.seeds = [args.seed] if args.small else [args.seed + i
@@ -69,7 +70,7 @@ def parse_args(argv=None):
                      f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
     paths = common.result_paths(parser, args, "quality", extra=(FIGURES_DIR,))
     if args.small:
-        args.epochs = min(args.epochs, 2)
+        args.epochs = min(args.epochs, common.SMALL_EPOCHS)
     return args, paths
 
 

@@ -58,6 +58,7 @@ class Context:
     @classmethod
     def create(cls, args, figures):
         from benchmarks.common import find_mnist_files
+        from benchmarks.common import small_split
         from keras_ae.data import load_digits
         from keras_ae.data import load_idx
 
@@ -66,8 +67,8 @@ class Context:
         if args.mnist_dir:
             held_out["mnist_test"] = load_idx(*find_mnist_files(args.mnist_dir))
         if args.small:
-            x_train, y_train = x_train[:1000], y_train[:1000]
-            held_out = {k: (x[:200], y[:200]) for k, (x, y) in held_out.items()}
+            (x_train, y_train), held_out = small_split(x_train, y_train,
+                                                       held_out)
         return cls(x_train, y_train, held_out, args.epochs, args.batch_size,
                    args.seed, args.small, figures)
 
@@ -82,7 +83,7 @@ class Context:
 
         if self.reference_classifier is None:
             self.reference_classifier = train_reference_classifier(
-                self.x_train, self.y_train, epochs=2 if self.small else 8,
+                self.x_train, self.y_train, epochs=self.epochs if self.small else 8,
                 seed=self.seed)
         return self.reference_classifier
 
