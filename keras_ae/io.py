@@ -28,6 +28,7 @@ them.
 import contextlib
 import csv
 import errno
+import hashlib
 import json
 import math
 import os
@@ -45,7 +46,7 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 __all__ = [
-    "LockedError", "TEMP_MARKER", "TEMP_PREFIX", "jsonable",
+    "LockedError", "TEMP_MARKER", "TEMP_PREFIX", "file_sha256", "jsonable",
     "place_atomically", "read_history", "read_json_file",
     "remove_stale_temporaries", "repair_history", "temporary_directory",
     "write_atomically", "write_json", "writer_lock",
@@ -217,6 +218,15 @@ def place_atomically(source, path, overwrite=False):
 def _exists(path):
     return FileExistsError(
         f"{path!r} already exists; it is never overwritten.")
+
+
+def file_sha256(path):
+    """The SHA-256 of a file, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def jsonable(value):

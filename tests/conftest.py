@@ -23,11 +23,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from keras_ae.data import load_digits  # noqa: E402
-from keras_ae.evaluation import train_reference_classifier  # noqa: E402
-
-# Epochs of the session's reference classifier: 4 reach about 95 % on the
-# embedded validation digits, enough to judge samples and reconstructions.
-REFERENCE_CLASSIFIER_EPOCHS = 4
+from keras_ae.evaluation import reference_classifier as digit_judge  # noqa: E402
 
 
 # --- Which tests train: `-m "not slow"` should train no model --------------------
@@ -97,15 +93,14 @@ def digits():
 
 @pytest.fixture(scope="session")
 def reference_classifier(digits):
-    """The digit classifier that judges generation, trained once per session.
+    """The digit classifier that judges generation: the one that ships.
 
-    `train_reference_classifier` on the 4,000 embedded training digits,
-    seed 0. Treat it as read-only: every test that asks for it shares it.
+    `keras_ae.evaluation.reference_classifier` of the 4,000 embedded
+    training digits, which loads the shipped judge (nothing is trained).
+    Treat it as read-only: every test that asks for it shares it.
     """
     (x_train, y_train), _ = digits
-    return train_reference_classifier(x_train, y_train,
-                                      epochs=REFERENCE_CLASSIFIER_EPOCHS,
-                                      seed=0)
+    return digit_judge(x_train, y_train)
 
 
 @pytest.fixture(autouse=True)

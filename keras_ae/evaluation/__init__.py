@@ -19,7 +19,8 @@ Applications:
     generation       `evaluate_generation` (digit FID and class shares of
                      samples of a model's prior or of a sampler of
                      `keras_ae.samplers`, judged by
-                     `train_reference_classifier`),
+                     `reference_classifier`: shipped for the embedded
+                     digits, else `train_reference_classifier`),
                      `reconstruction_agreement`, `plot_samples`,
                      `plot_interpolations`, `plot_latent_traversals`, and
                      `keras_ae.plotting.plot_manifold` for a 2-D code.
@@ -69,12 +70,15 @@ from keras_ae.evaluation.compression import compare_with_pca
 from keras_ae.evaluation.generation import build_reference_classifier
 from keras_ae.evaluation.generation import check_generator
 from keras_ae.evaluation.generation import classifier_features
+from keras_ae.evaluation.generation import data_fingerprint
 from keras_ae.evaluation.generation import evaluate_generation
 from keras_ae.evaluation.generation import frechet_distance
+from keras_ae.evaluation.generation import load_reference_classifier
 from keras_ae.evaluation.generation import plot_interpolations
 from keras_ae.evaluation.generation import plot_latent_traversals
 from keras_ae.evaluation.generation import plot_samples
 from keras_ae.evaluation.generation import reconstruction_agreement
+from keras_ae.evaluation.generation import reference_classifier
 from keras_ae.evaluation.generation import train_reference_classifier
 from keras_ae.evaluation.likelihood import importance_weighted_nll
 from keras_ae.evaluation.likelihood import negative_elbo
@@ -93,8 +97,9 @@ __all__ = [
     "evaluate_anomaly_detection", "evaluate_digit_anomaly",
     "pca_reconstruction_errors", "plot_score_histogram",
     "reconstruction_errors", "untrained_copy", "compare_with_pca",
-    "build_reference_classifier", "classifier_features",
+    "build_reference_classifier", "classifier_features", "data_fingerprint",
     "evaluate_generation", "frechet_distance", "check_generator",
+    "load_reference_classifier", "reference_classifier",
     "plot_interpolations", "plot_latent_traversals", "plot_samples",
     "reconstruction_agreement", "train_reference_classifier",
     "importance_weighted_nll", "negative_elbo", "evaluate_model",

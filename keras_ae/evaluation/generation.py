@@ -3,7 +3,8 @@
 A generator of digits is good when its samples look like digits of every
 class in the right proportions. Both are measured with a small *reference
 classifier* trained on the labelled training images
-(`train_reference_classifier`):
+(`train_reference_classifier`; for the embedded digits, the one that ships
+trained with the package: `reference_classifier` picks it):
 
 * `evaluate_generation`: the Frechet distance between the classifier's
   features of real and of generated images (a "digit FID": FID with this
@@ -22,6 +23,8 @@ Plotting helpers: `plot_samples`, `plot_interpolations`,
 `plot_latent_traversals`.
 """
 
+import hashlib
+import os
 import warnings
 
 import keras
@@ -37,16 +40,23 @@ from keras_ae.checks import check_labels
 from keras_ae.checks import check_number
 from keras_ae.checks import check_positive_int
 from keras_ae.checks import check_seed
+from keras_ae.io import file_sha256
+from keras_ae.io import read_json_file
 from keras_ae.objectives import AutoEncoder
 from keras_ae.objectives import VariationalAutoEncoder
 
 __all__ = ["FEATURES_LAYER", "build_reference_classifier", "check_generator",
-           "classifier_features", "evaluate_generation", "frechet_distance",
+           "classifier_features", "data_fingerprint", "evaluate_generation",
+           "frechet_distance", "load_reference_classifier",
            "plot_interpolations", "plot_latent_traversals", "plot_samples",
-           "reconstruction_agreement", "samples_title",
-           "train_reference_classifier"]
+           "reconstruction_agreement", "reference_classifier",
+           "samples_title", "train_reference_classifier"]
 
 FEATURES_LAYER = "features"
+# The reference classifiers that ship with the package: `<name>.weights.h5`
+# and `<name>.json` (what it was trained on, how, and its accuracy).
+REFERENCE_CLASSIFIERS_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "reference_classifiers")
 
 
 def build_reference_classifier(input_shape, num_classes, seed=None):
@@ -123,6 +133,107 @@ def train_reference_classifier(x, y, epochs=8, batch_size=128, seed=0,
                        metrics=["accuracy"])
     classifier.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=verbose)
     return classifier
+
+
+def data_fingerprint(x, y):
+    """The SHA-256 of labelled data: its shapes, float32 values and labels.
+
+    Two datasets share a fingerprint only when they hold the same values in
+    the same order, which is what decides that a shipped reference
+    classifier was trained on them.
+    """
+    x = np.ascontiguousarray(x, "float32")
+    y = np.ascontiguousarray(y, "int64")
+    digest = hashlib.sha256(repr((x.shape, y.shape)).encode())
+    digest.update(x.tobytes())
+    digest.update(y.tobytes())
+    return digest.hexdigest()
+
+
+def _reference_classifier_files(name):
+    names = sorted(f[:-len(".json")] for f in os.listdir(REFERENCE_CLASSIFIERS_DIR)
+                   if f.endswith(".json"))
+    if name not in names:
+        raise ValueError(f"`name` must be one of {names}. Received: name={name!r}")
+    stem = os.path.join(REFERENCE_CLASSIFIERS_DIR, name)
+    return stem + ".weights.h5", stem + ".json"
+
+
+def load_reference_classifier(name="digits"):
+    """Loads a reference classifier that ships with the package.
+
+    `"digits"` is `train_reference_classifier` of the embedded digits'
+    training split (`keras_ae.data.load_digits()`, seed 0) with its default
+    settings, trained once and shipped so that the main job, the benchmarks
+    and the tests judge every model by the same weights on every machine,
+    without training them again. `reference_classifier` picks it whenever
+    the data are those digits.
+
+    Args:
+        name: str, the shipped classifier (`"digits"`).
+
+    Returns:
+        `(classifier, metadata)`: the compiled classifier (as
+        `train_reference_classifier` returns it) and the dict its
+        `<name>.json` holds (`fingerprint`, `epochs`, `seed`,
+        `validation_accuracy`, versions).
+
+    Raises:
+        ValueError: for an unknown name, or weights whose SHA-256 is not the
+            one recorded (a damaged file).
+    """
+    weights, metadata_path = _reference_classifier_files(name)
+    metadata = read_json_file(os.path.basename(metadata_path), metadata_path)
+    found = file_sha256(weights)
+    if found != metadata["weights_sha256"]:
+        raise ValueError(
+            f"The reference classifier {name!r} is damaged: the SHA-256 of "
+            f"{os.path.basename(weights)} is {found}, its metadata records "
+            f"{metadata['weights_sha256']}. Reinstall keras_ae.")
+    classifier = build_reference_classifier(
+        tuple(metadata["input_shape"]), metadata["num_classes"],
+        metadata["seed"])
+    classifier.load_weights(weights)
+    classifier.compile(optimizer="adam",
+                       loss="sparse_categorical_crossentropy",
+                       metrics=["accuracy"])
+    return classifier, metadata
+
+
+def reference_classifier(x, y, seed=0):
+    """The reference classifier of labelled images: shipped, or trained.
+
+    For the embedded digits' training split and seed 0 (what the main job,
+    the benchmarks and the presets judge with) this loads the classifier
+    that ships with the package (`load_reference_classifier`), which is
+    what `train_reference_classifier(x, y, seed=0)` trains; for any other
+    images or seed it trains one.
+
+    Args:
+        x: images `(n, height, width, channels)` in [0, 1].
+        y: integer labels, one per image.
+        seed: int, seed of a classifier that must be trained.
+
+    Returns:
+        The compiled classifier.
+
+    Example:
+
+    >>> (x_train, y_train), (x_val, y_val) = keras_ae.data.load_digits()
+    >>> judge = reference_classifier(x_train, y_train)  # shipped: no training
+    """
+    x = check_images("x", x)
+    y = check_labels("x", x, "y", y)
+    seed = check_seed("seed", seed)
+    if seed == 0:
+        fingerprint = data_fingerprint(x, y)
+        for name in sorted(os.listdir(REFERENCE_CLASSIFIERS_DIR)):
+            if not name.endswith(".json"):
+                continue
+            path = os.path.join(REFERENCE_CLASSIFIERS_DIR, name)
+            if read_json_file(name, path)["fingerprint"] == fingerprint:
+                return load_reference_classifier(name[:-len(".json")])[0]
+    return train_reference_classifier(x, y, seed=seed)
 
 
 def _check_classifier(classifier):

@@ -26,7 +26,6 @@ Example:
 import dataclasses
 import datetime
 import difflib
-import hashlib
 import os
 
 import h5py
@@ -35,6 +34,7 @@ import keras
 from keras_ae.checks import check_autoencoder
 from keras_ae.checks import check_keras_file
 from keras_ae.checks import check_output_dir
+from keras_ae.io import file_sha256
 from keras_ae.io import read_json_file
 from keras_ae.io import write_json
 from keras_ae.samplers import SAMPLER_FILE
@@ -209,15 +209,6 @@ def _load_weights(model, weights, path):
             "weights belong to another architecture or are damaged.") from None
 
 
-def file_sha256(path):
-    """The SHA-256 of a file, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def save_to_preset(model, directory, description="", application="",
                    card=None, **metadata):
     """Writes a model, or a run directory's model, as a preset directory.
@@ -276,19 +267,14 @@ def without_training_state(model):
     """An uncompiled copy of `model` with its weights: no optimizer state.
 
     A preset ships what inference and fine-tuning need; the optimizer's
-    moments would triple its size. A keras_ae model is rebuilt from its
-    config; another Keras model (a classifier) is cloned.
+    moments would triple its size. A keras_ae model and another Keras model
+    (a classifier) alike are rebuilt from their config:
+    `keras.models.clone_model` would compile the copy as the model was, and
+    the copy's optimizer would be saved with it.
     """
-    if _is_autoencoder(model):
-        copy = type(model).from_config(model.get_config())
-    else:
-        copy = keras.models.clone_model(model)
+    copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy
-
-
-def _is_autoencoder(model):
-    return getattr(model, "spec", None) is not None or hasattr(model, "encoder")
 
 
 def _default_card(entries):
