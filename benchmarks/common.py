@@ -49,6 +49,8 @@ DEFAULT_OUTPUT_DIR = os.path.join("benchmarks", "results")
 # Options whose value is a path of this machine: the recorded command shows
 # a placeholder instead.
 PATH_OPTIONS = ("--output-dir", "--mnist-dir")
+# Options followed by paths of this machine up to the next option.
+PATHS_OPTIONS = ("--merge",)
 # `--small`, the smoke run of a benchmark that trains models: what its tests
 # check is how the report is made, not the figures, so every model takes a
 # single epoch on a few digits (the cost left is mostly tracing).
@@ -147,8 +149,12 @@ def result_paths(parser, args, stem, extra=()):
 
 def public_command(module, argv):
     """The command line of a run, with this machine's paths left out."""
-    words, hide = ["python", "-m", module], False
+    words, hide, hide_all = ["python", "-m", module], False, False
     for arg in argv:
+        if hide_all and not arg.startswith("--"):
+            words.append("<file>")
+            continue
+        hide_all = arg in PATHS_OPTIONS
         if hide:
             words.append("<dir>")
             hide = False

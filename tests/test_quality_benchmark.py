@@ -370,3 +370,70 @@ def test_a_directory_without_the_mnist_files_is_refused(tmp_path, capsys):
                     str(tmp_path / "out")])
     assert "--mnist-dir holds no t10k-images-idx3-ubyte" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# --- Seeds run apart, merged -----------------------------------------------------
+
+
+def _as_seed(report_json, seed):
+    """A copy of a one-seed report as if its run had taken `seed`."""
+    part = json.loads(json.dumps(report_json))
+    (old,) = part["settings"]["seeds"]
+    part["settings"]["seeds"] = [seed]
+    part["rows_by_seed"] = {str(seed): part["rows_by_seed"].pop(str(old))}
+    part["details_by_seed"] = {str(seed): part["details_by_seed"].pop(str(old))}
+    part["command"] += f" --seeds {seed}"
+    return part
+
+
+@pytest.mark.slow
+def test_runs_of_other_seeds_merge_into_one_report(report, tmp_path, capsys):
+    parts = {}
+    for seed in (2, 0):
+        parts[seed] = tmp_path / f"seed{seed}.json"
+        parts[seed].write_text(json.dumps(_as_seed(report["json"], seed)))
+    output = tmp_path / "merged"
+    assert main(["--merge", str(parts[2]), str(parts[0]),
+                 "--output-dir", str(output)]) == 0
+    merged = json.loads((output / "quality.json").read_text())
+    assert merged["settings"]["seeds"] == [0, 2]
+    assert merged["rows"] == combine_seeds(
+        {seed: _as_seed(report["json"], seed)["rows_by_seed"][str(seed)]
+         for seed in (0, 2)})
+    # A merged report obeys the rules of a report of one run.
+    for r in merged["rows"]:
+        assert r["seeds"] == [0, 2]
+        check_row(r, merged["details_by_seed"])
+    assert [p["seeds"] for p in merged["parts"]] == [[2], [0]]
+    assert merged["wall_seconds"] == pytest.approx(
+        2 * report["json"]["wall_seconds"])
+    text = (output / "quality.md").read_text()
+    assert ("Command: `python -m benchmarks.quality --merge <file> <file> "
+            "--output-dir <dir>`") in text
+    assert text.count("Part: `python -m benchmarks.quality --small") == 2
+    assert "a target is met only when every seed meets it" in text
+    assert str(tmp_path) not in text
+
+    # What cannot be merged is refused before anything is written.
+    def refused(*names, message):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--merge", *map(str, names), "--output-dir",
+                  str(tmp_path / "refused")])
+        assert exit_info.value.code == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "refused").exists()
+
+    refused(parts[0], parts[0], message=f"seed 0 is in both {parts[0]}")
+    other = _as_seed(report["json"], 1)
+    other["settings"]["epochs"] = 30
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    refused(parts[0], tmp_path / "other.json",
+            message="differ in epochs: 30 and 1")
+    (tmp_path / "old.json").write_text(json.dumps(
+        {k: v for k, v in other.items() if k != "rows_by_seed"}))
+    refused(parts[0], tmp_path / "old.json",
+            message="is not a quality report that keeps its rows by seed")
+    with pytest.raises(SystemExit):
+        parse_args(["--merge", str(parts[0]), "--seeds", "3",
+                    "--output-dir", str(tmp_path / "refused")])
+    assert "--seeds, --small and --ablation do not apply" in capsys.readouterr().err

@@ -60,6 +60,12 @@ denoiser with and without the cosine decay. `--small` is a smoke run of
 every task (one epoch, 500 training digits, 100 held out, one seed, the
 main job without export; the figures mean nothing) that the tests run.
 
+A run of three seeds takes about three hours on two CPU cores: the seeds
+can run apart (`--seeds 1`, one output directory each) and `--merge`
+combines their `quality.json` files into the report one run of every seed
+would have written (each part's command, machine and wall time kept; its
+time ratios compare within it).
+
 Results go to `<output-dir>/quality.json` and `quality.md` (machine,
 command, wall time of every model); figures to
 `<output-dir>/quality_figures/`. Existing results are never overwritten
@@ -71,4 +77,7 @@ Usage:
     python -m benchmarks.quality --small --output-dir runs/quality-small
     python -m benchmarks.quality --small --seeds 0 1 --tasks occlusion \
         --output-dir runs/quality-seeds
+    python -m benchmarks.quality --mnist-dir DIR --seeds 1 --output-dir runs/seed1
+    python -m benchmarks.quality --merge runs/seed*/quality.json \
+        --output-dir benchmarks/results --overwrite
 """

@@ -53,12 +53,27 @@ def parse_args(argv=None):
     parser.add_argument("--ablation", action="store_true",
                         help="also train the conv VAE without each callback "
                         "of the training recipe")
+    parser.add_argument("--merge", nargs="+", metavar="QUALITY_JSON",
+                        help="train nothing: combine the quality.json of runs "
+                        "of other seeds (the same settings and keras_ae "
+                        "version) into one report, as one run of all their "
+                        "seeds would have written it")
     parser.add_argument("--small", action="store_true",
                         help="a smoke run of every task: "
                         f"{common.SMALL_EPOCHS} epoch on "
                         f"{common.SMALL_TRAIN} digits, {common.SMALL_HELD_OUT} "
                         "held out, one seed; the figures mean nothing")
     args = common.parse_checked(parser, argv, positive=("epochs", "batch_size"))
+    if args.merge:
+        if args.seeds is not None or args.small or args.ablation:
+            parser.error("--merge takes the seeds and settings of its reports: "
+                         "--seeds, --small and --ablation do not apply")
+        try:
+            args.parts = [_read_report(path) for path in args.merge]
+            check_mergeable(args.parts, args.merge)
+        except ValueError as error:
+            parser.error(str(error))
+        return args, common.result_paths(parser, args, "quality")
     if args.seeds is None:
         args.seeds = [args.seed] if args.small else [args.seed + i
                                                      for i in range(3)]
@@ -74,9 +89,90 @@ def parse_args(argv=None):
     return args, paths
 
 
+# What the runs a report merges must share: then a row means the same in each.
+MERGED_SETTINGS = ("epochs", "batch_size", "seed", "small", "tasks", "recipes",
+                   "training_examples", "held_out")
+
+
+def _read_report(path):
+    try:
+        with open(path) as f:
+            report = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--merge: cannot read {path}: {error}") from None
+    if not isinstance(report, dict) or "rows_by_seed" not in report:
+        raise ValueError(f"--merge: {path} is not a quality report that keeps "
+                         "its rows by seed (written by this version of "
+                         "`python -m benchmarks.quality`)")
+    return report
+
+
+def check_mergeable(parts, paths):
+    """Raises `ValueError` unless the reports `parts` can be merged."""
+    first, first_path = parts[0], paths[0]
+    seen = {}
+    for part, path in zip(parts, paths):
+        for name in MERGED_SETTINGS:
+            if part["settings"][name] != first["settings"][name]:
+                raise ValueError(
+                    f"--merge: {path} and {first_path} differ in {name}: "
+                    f"{part['settings'][name]!r} and "
+                    f"{first['settings'][name]!r}")
+        version = part["machine"].get("keras_ae")
+        if version != first["machine"].get("keras_ae"):
+            raise ValueError(
+                f"--merge: {path} was measured by keras_ae {version}, "
+                f"{first_path} by {first['machine'].get('keras_ae')}")
+        for seed in part["settings"]["seeds"]:
+            if seed in seen:
+                raise ValueError(f"--merge: seed {seed} is in both {seen[seed]} "
+                                 f"and {path}")
+            seen[seed] = path
+
+
+def merge_reports(parts, command):
+    """One report of every seed from the reports of runs of some (`--merge`).
+
+    The rows of each seed are combined as one run of all the seeds combines
+    them (`combine_seeds`); each part's command, date, machine and wall time
+    are kept under `parts`.
+    """
+    rows_by_seed, details_by_seed = {}, {}
+    for part in parts:
+        rows_by_seed.update({int(s): r for s, r in part["rows_by_seed"].items()})
+        details_by_seed.update({int(s): d for s, d in
+                                part["details_by_seed"].items()})
+    seeds = sorted(rows_by_seed)
+    details = dict(details_by_seed[seeds[0]])
+    for part in parts:  # the ablations of the part that ran them
+        details.update({k: v for k, v in part["details"].items()
+                        if k.endswith("ablation")})
+    first = parts[0]
+    return {
+        "command": command, "date": common.now(), "machine": first["machine"],
+        "parts": [{key: part.get(key) for key in (
+            "command", "date", "machine", "load_average_before",
+            "load_average_after", "wall_seconds")} | {
+                "seeds": part["settings"]["seeds"]} for part in parts],
+        "settings": {**first["settings"], "seeds": seeds},
+        "rows": combine_seeds({seed: rows_by_seed[seed] for seed in seeds}),
+        "rows_by_seed": {str(seed): rows_by_seed[seed] for seed in seeds},
+        "details": details,
+        "details_by_seed": {str(seed): details_by_seed[seed] for seed in seeds},
+        "wall_seconds": sum(part["wall_seconds"] for part in parts),
+    }
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args, paths = parse_args(argv)
+    if args.merge:
+        report = merge_reports(args.parts, common.public_command(
+            "benchmarks.quality", argv))
+        text = markdown(report)
+        common.write_results(paths, report, text, args.overwrite)
+        print(text)
+        return 0
     report = {"command": common.public_command("benchmarks.quality", argv),
               "date": common.now(), "machine": common.machine_description(),
               "load_average_before": common.load_average()}
@@ -110,6 +206,8 @@ def main(argv=None):
                      "training_examples": len(context.x_train),
                      "held_out": {k: len(v[0]) for k, v in context.held_out.items()}},
         "rows": rows,
+        "rows_by_seed": {str(seed): value
+                         for seed, value in rows_by_seed.items()},
         "details": details,
         "details_by_seed": {str(seed): value
                             for seed, value in details_by_seed.items()},
@@ -160,7 +258,14 @@ def markdown(report):
             + "; held out: "
             + ", ".join(f"{k} ({v:,})" for k, v in settings["held_out"].items())
             + ". Times are training wall times in this run (a ratio over 1.5 "
-            "is marked)."]),
+            "is marked)."
+            + "".join(
+                f"  \nPart: `{part['command']}` (seed"
+                f"{'s' if len(part['seeds']) > 1 else ''} "
+                f"{', '.join(map(str, part['seeds']))}), {part['date']}, "
+                f"{part['wall_seconds']:.0f} s, {part['machine']['cpu']}; "
+                "its times compare within it"
+                for part in report.get("parts", ()))]),
         "| task | metric | held out | keras_ae | anchor | anchor model | target "
         "| met | keras_ae train (s) | anchor train (s) | time ratio |",
         "|---|---|---|---:|---:|---|---|---|---:|---:|---:|"]
