@@ -25,7 +25,6 @@ import pytest  # noqa: E402
 from keras_ae.data import load_digits  # noqa: E402
 from keras_ae.evaluation import reference_classifier as digit_judge  # noqa: E402
 
-
 # --- Which tests train: `-m "not slow"` should train no model --------------------
 # `keras.Model.fit` is wrapped to count the training steps of each test
 # (fixtures included); a test not marked slow that takes more than one step
