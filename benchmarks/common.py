@@ -102,6 +102,13 @@ def add_common_arguments(parser, epochs=None, latent_dim=16, families=True):
                         help="replace existing results (default: refuse)")
 
 
+def check_mnist_dir(parser, mnist_dir):
+    """Exits with code 2 unless `mnist_dir`, when given, holds the MNIST test set."""
+    if mnist_dir and not find_mnist_files(mnist_dir):
+        parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
+                     f"t10k-labels-idx1-ubyte[.gz]. Received: {mnist_dir}")
+
+
 def parse_checked(parser, argv=None, positive=(), non_negative=("seed",)):
     """Parses `argv` and checks the named integer options' ranges.
 

@@ -118,9 +118,7 @@ def parse_args(argv=None):
         parser, argv, positive=("epochs", "latent_dim", "iw_k",
                                 "iw_examples", "num_samples",
                                 "timing_rounds"))
-    if args.mnist_dir and not common.find_mnist_files(args.mnist_dir):
-        parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
-                     f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
+    common.check_mnist_dir(parser, args.mnist_dir)
     if "vae" not in args.runs:
         parser.error("--runs must include vae: every target compares with it")
     args.paths = common.result_paths(parser, args, "objectives",

@@ -41,9 +41,7 @@ def parse_args(argv=None):
     if not os.path.isdir(args.output_dir):
         parser.error("--output-dir must be an existing directory. Received: "
                      f"{args.output_dir}")
-    if args.mnist_dir and not common.find_mnist_files(args.mnist_dir):
-        parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
-                     f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
+    common.check_mnist_dir(parser, args.mnist_dir)
     stem = os.path.join(args.output_dir, NAME)
     args.paths = (stem + ".weights.h5", stem + ".json")
     existing = [p for p in args.paths if os.path.exists(p)]

@@ -80,9 +80,7 @@ def parse_args(argv=None):
     if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
         parser.error("--seeds must be distinct integers >= 0. Received: "
                      + " ".join(map(str, args.seeds)))
-    if args.mnist_dir and not common.find_mnist_files(args.mnist_dir):
-        parser.error("--mnist-dir holds no t10k-images-idx3-ubyte[.gz] and "
-                     f"t10k-labels-idx1-ubyte[.gz]. Received: {args.mnist_dir}")
+    common.check_mnist_dir(parser, args.mnist_dir)
     paths = common.result_paths(parser, args, "quality", extra=(FIGURES_DIR,))
     if args.small:
         args.epochs = min(args.epochs, common.SMALL_EPOCHS)
