@@ -1,7 +1,8 @@
 """The documentation: every example runs as it stands, and the site builds strictly.
 
 Every fenced `python` block of README.md and docs/ runs in a fresh process
-in an empty directory, with one documented substitution (`epochs=N` and
+(forked from one that has imported TensorFlow, not keras_ae: see
+`block_runner`) in an empty directory, with one documented substitution (`epochs=N` and
 `training_recipe(N, ...)` become 1, `--epochs N` becomes `--epochs 1`); every
 `bash` block runs the same way unless a comment in it says it is not run by
 the tests and why. The site is built with MkDocs in strict mode: a broken
@@ -15,6 +16,7 @@ import re
 import subprocess
 import sys
 
+import block_runner
 import pytest
 
 import keras_ae
@@ -65,6 +67,28 @@ def test_every_page_has_examples_and_the_shell_blocks_say_why_they_do_not_run():
                     f"{page.name}: say why the block is not run: {line!r}")
 
 
+def test_a_python_block_runs_as_python_c_would(tmp_path):
+    """The warm runner: a new process, its own exit code, no keras_ae yet."""
+    run = block_runner.run_python
+    (tmp_path / "a").mkdir()
+    code, output = run("import os, sys\n"
+                       "print(os.getcwd(), __name__, sys.argv, 'keras_ae' in "
+                       "sys.modules, 'tensorflow' in sys.modules, os.environ['X'])",
+                       tmp_path / "a", {"X": "seen"}, 60)
+    assert (code, output.split()) == (0, [str(tmp_path / "a"), "__main__",
+                                          "['-c']", "False", "True", "seen"])
+    assert "X" not in os.environ
+    (tmp_path / "b").mkdir()
+    code, output = run("raise ValueError('broken example')", tmp_path / "b", {},
+                       60)
+    assert code == 1 and "ValueError: broken example" in output
+    (tmp_path / "c").mkdir()
+    assert run("import sys; sys.exit(3)", tmp_path / "c", {}, 60)[0] == 3
+    (tmp_path / "d").mkdir()
+    code, _ = run("import time; time.sleep(60)", tmp_path / "d", {}, 1)
+    assert code is not None and code < 0  # killed at the timeout
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("language, code", blocks())
 def test_the_example_runs(language, code, tmp_path):
@@ -74,9 +98,12 @@ def test_the_example_runs(language, code, tmp_path):
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get(
                "PYTHONPATH", "")]),
            "MPLBACKEND": "Agg"}
-    command = ([sys.executable, "-c", small(code)] if language == "python"
-               else ["bash", "-e", "-o", "pipefail", "-c", small(code)])
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
+    if language == "python":
+        code, output = block_runner.run_python(small(code), tmp_path, env, 900)
+        assert code == 0, output[-5000:]
+        return
+    result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", small(code)],
+                            cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=900)
     assert result.returncode == 0, (result.stdout[-2000:] + result.stderr[-3000:])
 
