@@ -411,6 +411,9 @@ def test_runs_of_other_seeds_merge_into_one_report(report, tmp_path, capsys):
     assert ("Command: `python -m benchmarks.quality --merge <file> <file> "
             "--output-dir <dir>`") in text
     assert text.count("Part: `python -m benchmarks.quality --small") == 2
+    # Each part says which code measured it (the header says the first's).
+    commit = report["json"]["machine"].get("commit") or "unknown"
+    assert text.count(f"commit {commit};") == 2
     assert "a target is met only when every seed meets it" in text
     assert str(tmp_path) not in text
 

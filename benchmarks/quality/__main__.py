@@ -261,7 +261,8 @@ def markdown(report):
                 f"  \nPart: `{part['command']}` (seed"
                 f"{'s' if len(part['seeds']) > 1 else ''} "
                 f"{', '.join(map(str, part['seeds']))}), {part['date']}, "
-                f"{part['wall_seconds']:.0f} s, {part['machine']['cpu']}; "
+                f"{part['wall_seconds']:.0f} s, {part['machine']['cpu']}, "
+                f"commit {part['machine'].get('commit') or 'unknown'}; "
                 "its times compare within it"
                 for part in report.get("parts", ()))]),
         "| task | metric | held out | keras_ae | anchor | anchor model | target "
