@@ -4,7 +4,8 @@ Each recipe is what the quality benchmark trains for a task and what the
 matching preset was trained with: `train --recipe NAME` runs it as the main
 job (`python -m keras_ae train --recipe conv_denoiser_digits`). The
 settings were chosen by measurement at 30 epochs of the embedded digits;
-`benchmarks/results/quality.md` says what each choice bought.
+`benchmarks/results/ablation/quality.md` (`--ablation`, measured with
+0.2.0) says what each choice bought.
 """
 
 import difflib
